@@ -1,0 +1,2 @@
+/** greoip library entry point. */
+export * from './wire/index.ts';

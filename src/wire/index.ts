@@ -1,0 +1,17 @@
+/** Wire codecs: pure functions over byte arrays, no I/O. */
+export * as bytes from './bytes.ts';
+export * as checksum from './checksum.ts';
+export * as eoip from './eoip.ts';
+export * as eoipv6 from './eoipv6.ts';
+export * as ethernet from './ethernet.ts';
+export * as gre from './gre.ts';
+export * as ipv4 from './ipv4.ts';
+export * as ipv6 from './ipv6.ts';
+export * as packet from './packet.ts';
+export {
+  WIRE_STATUS_COUNT,
+  WireEncodeError,
+  WireStatus,
+  wireStatusMessage,
+  wireStatusName,
+} from './status.ts';
