@@ -153,15 +153,14 @@ function commit(d: Dissection, headerEnd: number): void {
   d.payloadOffset = headerEnd;
 }
 
-function fail(d: Dissection, status: WireStatus): void {
-  d.status = status;
-}
-
 function walkEthernet(buf: Uint8Array, offset: number, end: number, d: Dissection, outer: boolean): void {
   const slot = push(d, LayerKind.ETHERNET, offset, end);
   if (!slot) return;
   const status = ethernet.decode(buf, offset, slot.eth, end);
-  if (status !== WireStatus.OK) return fail(d, status);
+  if (status !== WireStatus.OK) {
+    d.status = status;
+    return;
+  }
   commit(d, offset + slot.eth.headerLength);
   const type = slot.eth.etherType;
   if (type === ethernet.EtherType.IPV4 || type === ethernet.EtherType.IPV6) {
@@ -171,7 +170,7 @@ function walkEthernet(buf: Uint8Array, offset: number, end: number, d: Dissectio
 
 function walkIp(buf: Uint8Array, offset: number, end: number, d: Dissection, outer: boolean): void {
   if (end - offset < 1) {
-    if (outer) fail(d, WireStatus.IPV4_TRUNCATED);
+    if (outer) d.status = WireStatus.IPV4_TRUNCATED;
     return;
   }
   const version = buf[offset]! >>> 4;
@@ -184,7 +183,10 @@ function walkIpv4(buf: Uint8Array, offset: number, end: number, d: Dissection, o
   if (!slot) return;
   const h = slot.ip4;
   const status = ipv4.decode(buf, offset, h, end);
-  if (status !== WireStatus.OK) return fail(d, status);
+  if (status !== WireStatus.OK) {
+    d.status = status;
+    return;
+  }
   slot.end = Math.min(end, offset + h.totalLength);
   commit(d, offset + h.headerLength);
   if (outer) d.kind = FrameKind.IP;
@@ -201,7 +203,10 @@ function walkIpv6(buf: Uint8Array, offset: number, end: number, d: Dissection, o
   if (!slot) return;
   const h = slot.ip6;
   const status = ipv6.decode(buf, offset, h, end);
-  if (status !== WireStatus.OK) return fail(d, status);
+  if (status !== WireStatus.OK) {
+    d.status = status;
+    return;
+  }
   slot.end = Math.min(end, offset + ipv6.IPV6_HEADER_LENGTH + h.payloadLength);
   commit(d, offset + h.headerLength);
   if (outer) d.kind = FrameKind.IP;
@@ -216,7 +221,10 @@ function walkIpv6(buf: Uint8Array, offset: number, end: number, d: Dissection, o
 
 /** Protocol 47 carries GRE (version 0), and under version 1 both PPTP and EoIP. */
 function walkGreFamily(buf: Uint8Array, offset: number, end: number, d: Dissection, outer: boolean): void {
-  if (outer && eoip.hasMagic(buf, offset, end)) return walkEoip(buf, offset, end, d);
+  if (outer && eoip.hasMagic(buf, offset, end)) {
+    walkEoip(buf, offset, end, d);
+    return;
+  }
   if (gre.peekVersion(buf, offset, end) === 1) {
     if (outer) d.kind = FrameKind.PPTP;
     return;
@@ -224,7 +232,10 @@ function walkGreFamily(buf: Uint8Array, offset: number, end: number, d: Dissecti
   const slot = push(d, LayerKind.GRE, offset, end);
   if (!slot) return;
   const status = gre.decode(buf, offset, slot.gre, end);
-  if (status !== WireStatus.OK) return fail(d, status);
+  if (status !== WireStatus.OK) {
+    d.status = status;
+    return;
+  }
   commit(d, offset + slot.gre.headerLength);
   if (outer) {
     d.kind = FrameKind.GRE;
@@ -259,7 +270,10 @@ function walkEoip(buf: Uint8Array, offset: number, end: number, d: Dissection): 
   if (!slot) return;
   const h = slot.eoip;
   const status = eoip.decode(buf, offset, h, end);
-  if (status !== WireStatus.OK) return fail(d, status);
+  if (status !== WireStatus.OK) {
+    d.status = status;
+    return;
+  }
   commit(d, offset + eoip.EOIP_HEADER_LENGTH);
   if (eoip.isKeepalive(h)) {
     d.kind = FrameKind.EOIP_KEEPALIVE;
@@ -272,7 +286,8 @@ function walkEoip(buf: Uint8Array, offset: number, end: number, d: Dissection): 
     // The rest of the frame is in later fragments: read what is here.
     d.partialFrame = true;
   } else if (frameStatus !== WireStatus.OK) {
-    return fail(d, frameStatus);
+    d.status = frameStatus;
+    return;
   }
   walkEthernet(buf, d.payloadOffset, d.payloadOffset + Math.min(h.frameLength, available), d, false);
 }
@@ -281,7 +296,10 @@ function walkEoipv6(buf: Uint8Array, offset: number, end: number, d: Dissection)
   const slot = push(d, LayerKind.EOIPV6, offset, end);
   if (!slot) return;
   const status = eoipv6.decode(buf, offset, slot.eoipv6, end);
-  if (status !== WireStatus.OK) return fail(d, status);
+  if (status !== WireStatus.OK) {
+    d.status = status;
+    return;
+  }
   commit(d, offset + eoipv6.EOIPV6_HEADER_LENGTH);
   if (eoipv6.isKeepalive(end - offset) && !d.firstFragment) {
     d.kind = FrameKind.EOIPV6_KEEPALIVE;
