@@ -1,4 +1,5 @@
 /** Wire codecs: pure functions over byte arrays, no I/O. */
+export * as build from './build.ts';
 export * as bytes from './bytes.ts';
 export * as checksum from './checksum.ts';
 export * as eoip from './eoip.ts';

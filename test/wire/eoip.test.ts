@@ -59,7 +59,9 @@ test('encode refuses out-of-range values', (t) => {
     instanceOf: WireEncodeError,
     message: /eoip\.tunnelId/,
   });
-  t.throws(() => eoip.encode({ frameLength: 70000, tunnelId: 1 }, Buffer.alloc(8)), { message: /frameLength/ });
+  t.throws(() => eoip.encode({ frameLength: 70000, tunnelId: 1 }, Buffer.alloc(8)), {
+    message: /frameLength/,
+  });
   t.throws(() => eoip.encode({ frameLength: 0, tunnelId: 1 }, Buffer.alloc(7)), { instanceOf: RangeError });
 });
 

@@ -77,7 +77,10 @@ test('MAC helpers are exact for 48-bit values', (t) => {
 test('encode refuses impossible values, naming the field', (t) => {
   const h = ethernet.create();
   h.etherType = 0x10000;
-  t.throws(() => ethernet.encode(h, new Uint8Array(14)), { instanceOf: WireEncodeError, message: /etherType/ });
+  t.throws(() => ethernet.encode(h, new Uint8Array(14)), {
+    instanceOf: WireEncodeError,
+    message: /etherType/,
+  });
   h.etherType = 0x0800;
   h.tagCount = 3;
   t.throws(() => ethernet.encode(h, new Uint8Array(40)), { message: /tagCount/ });

@@ -7,7 +7,9 @@ const PAYLOAD = hex('4500001c000100004001f7cf0a0000010a000002 0800f7ff00000000')
 
 /** Builds a GRE packet by hand (independently of the encoder) for each flag set. */
 function build(c: boolean, k: boolean, s: boolean): Buffer {
-  const parts = [hex(`${((c ? 0x80 : 0) | (k ? 0x20 : 0) | (s ? 0x10 : 0)).toString(16).padStart(2, '0')}00 0800`)];
+  const parts = [
+    hex(`${((c ? 0x80 : 0) | (k ? 0x20 : 0) | (s ? 0x10 : 0)).toString(16).padStart(2, '0')}00 0800`),
+  ];
   if (c) parts.push(hex('0000 0000'));
   if (k) parts.push(hex('0a0b0c0d'));
   if (s) parts.push(hex('00000102'));
@@ -38,7 +40,8 @@ for (const c of [false, true]) {
         t.is(gre.encodingLength(h), h.headerLength);
         PAYLOAD.copy(out, h.headerLength);
         t.is(toHex(out), toHex(packet));
-        for (let end = 0; end < h.headerLength; end++) t.is(gre.decode(packet, 0, h, end), WireStatus.GRE_TRUNCATED);
+        for (let end = 0; end < h.headerLength; end++)
+          t.is(gre.decode(packet, 0, h, end), WireStatus.GRE_TRUNCATED);
       });
     }
   }
@@ -83,7 +86,7 @@ test('setChecksum makes checksumValid true over odd-length payloads', (t) => {
   const b = Buffer.concat([hex('80000800 0000 0000'), hex('0102030405')]);
   gre.setChecksum(b, 0, b.length);
   t.true(gre.checksumValid(b, 0, b.length));
-  b[9] ^= 1;
+  b[9]! ^= 1;
   t.false(gre.checksumValid(b, 0, b.length));
 });
 

@@ -48,7 +48,9 @@ test('decodes options, flags and fragment fields', (t) => {
 
 test('fragment fields: MF, offset in 8-byte units, reserved flag kept', (t) => {
   const h = ipv4.create();
-  const frag = withChecksum(hex('45 00 00 1c ab cd a0 b9 40 2f 00 00 0a 00 00 01 0a 00 00 02 00 00 00 00 00 00 00 00'));
+  const frag = withChecksum(
+    hex('45 00 00 1c ab cd a0 b9 40 2f 00 00 0a 00 00 01 0a 00 00 02 00 00 00 00 00 00 00 00'),
+  );
   t.is(ipv4.decode(frag, 0, h), WireStatus.OK);
   t.is(h.flags, ipv4.Ipv4Flags.RESERVED | ipv4.Ipv4Flags.MORE_FRAGMENTS);
   t.is(h.fragmentOffset, 0xb9);
@@ -119,6 +121,7 @@ test('encode names the offending field', (t) => {
 test('address text helpers', (t) => {
   t.is(ipv4.parseAddress('192.0.2.1'), 0xc0000201);
   t.is(ipv4.parseAddress('255.255.255.255'), 0xffffffff);
-  for (const bad of ['1.2.3', '1.2.3.256', '01.2.3.4', '1.2.3.4.5', 'a.b.c.d', '']) t.is(ipv4.parseAddress(bad), null);
+  for (const bad of ['1.2.3', '1.2.3.256', '01.2.3.4', '1.2.3.4.5', 'a.b.c.d', ''])
+    t.is(ipv4.parseAddress(bad), null);
   t.is(ipv4.formatAddress(0xc6336402), '198.51.100.2');
 });

@@ -97,7 +97,8 @@ test('extension past the payload length vs past the capture', (t) => {
   const bytes = hex(`${fixed(60, 4)}2f00 0104 00000000${GRE}`);
   t.is(ipv6.decode(bytes, 0, h), WireStatus.IPV6_BAD_PAYLOAD_LENGTH);
   const full = hex(`${fixed(60, 12)}2f00 0104 00000000${GRE}`);
-  for (let end = 0; end < 48; end++) t.is(ipv6.decode(full, 0, h, end), WireStatus.IPV6_TRUNCATED, `end ${end}`);
+  for (let end = 0; end < 48; end++)
+    t.is(ipv6.decode(full, 0, h, end), WireStatus.IPV6_TRUNCATED, `end ${end}`);
   t.is(ipv6.decode(full, 0, h, 48), WireStatus.OK);
 });
 
@@ -152,7 +153,15 @@ test('RFC 5952 formatting and parsing', (t) => {
     t.truthy(addr, input);
     t.is(ipv6.formatAddress(addr!), canonical, input);
   }
-  for (const bad of ['1::2::3', '12345::', 'g::1', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7', '::1.2.3.256', ':::']) {
+  for (const bad of [
+    '1::2::3',
+    '12345::',
+    'g::1',
+    '1:2:3:4:5:6:7:8:9',
+    '1:2:3:4:5:6:7',
+    '::1.2.3.256',
+    ':::',
+  ]) {
     t.is(ipv6.parseAddress(bad), null, bad);
   }
 });
