@@ -143,7 +143,7 @@ export function greKeepaliveRequest4(a: number, b: number, outerGre: Partial<Gre
 export function greKeepaliveRequest6(
   a: Uint8Array,
   b: Uint8Array,
-  innerProtocol = gre.GreProto.IPV6,
+  innerProtocol: number = gre.GreProto.IPV6,
 ): Uint8Array {
   const inner = ipv6Packet(
     { src: b, dst: a, hopLimit: 255 },
