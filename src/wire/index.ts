@@ -5,6 +5,7 @@ export * as checksum from './checksum.ts';
 export * as eoip from './eoip.ts';
 export * as eoipv6 from './eoipv6.ts';
 export * as ethernet from './ethernet.ts';
+export * as format from './format.ts';
 export * as gre from './gre.ts';
 export * as ipv4 from './ipv4.ts';
 export * as ipv6 from './ipv6.ts';
