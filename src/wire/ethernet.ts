@@ -3,8 +3,8 @@
  * MAC addresses are kept as 48-bit integers: exact in a double, cheap to
  * compare, and no allocation per frame.
  */
-import { checkRoom, readU16, readU32, writeU16, writeU32 } from './bytes.ts';
-import { checkUint, WireStatus } from './status.ts';
+import { checkRoom, DOUBLE_ZERO, readU16, readU32, writeU16, writeU32 } from './bytes.ts';
+import { checkUint, failUint, WireStatus } from './status.ts';
 
 export const ETH_HEADER_LENGTH = 14;
 export const VLAN_TAG_LENGTH = 4;
@@ -41,8 +41,8 @@ export interface EthernetHeader {
 
 export function create(): EthernetHeader {
   return {
-    dst: 0,
-    src: 0,
+    dst: DOUBLE_ZERO,
+    src: DOUBLE_ZERO,
     tagCount: 0,
     tagTpid: new Uint16Array(MAX_VLAN_TAGS),
     tagTci: new Uint16Array(MAX_VLAN_TAGS),
@@ -69,8 +69,15 @@ export function writeMac(buf: Uint8Array, off: number, mac: number): void {
 
 export function decode(buf: Uint8Array, offset: number, out: EthernetHeader, end = buf.length): WireStatus {
   if (end - offset < ETH_HEADER_LENGTH) return WireStatus.ETH_TRUNCATED;
-  out.dst = readMac(buf, offset);
-  out.src = readMac(buf, offset + 6);
+  // Wide fields are read inline, not with readMac(): see DOUBLE_ZERO in bytes.ts.
+  out.dst =
+    ((buf[offset]! << 8) | buf[offset + 1]!) * 0x100000000 +
+    buf[offset + 2]! * 0x1000000 +
+    ((buf[offset + 3]! << 16) | (buf[offset + 4]! << 8) | buf[offset + 5]!);
+  out.src =
+    ((buf[offset + 6]! << 8) | buf[offset + 7]!) * 0x100000000 +
+    buf[offset + 8]! * 0x1000000 +
+    ((buf[offset + 9]! << 16) | (buf[offset + 10]! << 8) | buf[offset + 11]!);
   let pos = offset + 12;
   let type = readU16(buf, pos);
   let tags = 0;
@@ -96,13 +103,27 @@ export function encodingLength(h: EthernetHeader): number {
 /** Writes the header at `offset`; returns the number of bytes written. */
 export function encode(h: EthernetHeader, buf: Uint8Array, offset = 0): number {
   checkUint('ethernet.tagCount', h.tagCount, MAX_VLAN_TAGS);
-  checkUint('ethernet.dst', h.dst, MAC_MAX);
-  checkUint('ethernet.src', h.src, MAC_MAX);
+  // Wide fields are checked and written inline (see failUint).
+  const { dst, src } = h;
+  if (!(dst >= 0 && dst <= MAC_MAX && Math.floor(dst) === dst)) failUint('ethernet.dst', dst, MAC_MAX);
+  if (!(src >= 0 && src <= MAC_MAX && Math.floor(src) === src)) failUint('ethernet.src', src, MAC_MAX);
   checkUint('ethernet.etherType', h.etherType, 0xffff);
   const length = encodingLength(h);
   checkRoom('ethernet', buf, offset, length);
-  writeMac(buf, offset, h.dst);
-  writeMac(buf, offset + 6, h.src);
+  const dstHigh = Math.floor(dst / 0x100000000);
+  const srcHigh = Math.floor(src / 0x100000000);
+  buf[offset] = dstHigh >>> 8;
+  buf[offset + 1] = dstHigh & 0xff;
+  buf[offset + 2] = dst >>> 24; // >>> takes the value modulo 2^32: the low 32 bits
+  buf[offset + 3] = (dst >>> 16) & 0xff;
+  buf[offset + 4] = (dst >>> 8) & 0xff;
+  buf[offset + 5] = dst & 0xff;
+  buf[offset + 6] = srcHigh >>> 8;
+  buf[offset + 7] = srcHigh & 0xff;
+  buf[offset + 8] = src >>> 24;
+  buf[offset + 9] = (src >>> 16) & 0xff;
+  buf[offset + 10] = (src >>> 8) & 0xff;
+  buf[offset + 11] = src & 0xff;
   let pos = offset + 12;
   for (let i = 0; i < h.tagCount; i++) {
     writeU16(buf, pos, h.tagTpid[i]!);

@@ -11,9 +11,9 @@
  * version 0 is GRE; version 1 is PPTP's enhanced GRE and MikroTik EoIP,
  * recognised by their own codecs before this one is asked.
  */
-import { checkRoom, readU16, readU32, writeU16, writeU32 } from './bytes.ts';
+import { checkRoom, DOUBLE_ZERO, readU16, writeU16 } from './bytes.ts';
 import { finishChecksum, sumWords } from './checksum.ts';
-import { checkUint, WireEncodeError, WireStatus } from './status.ts';
+import { checkUint, failUint, WireEncodeError, WireStatus } from './status.ts';
 
 export const GRE_BASE_LENGTH = 4;
 
@@ -68,8 +68,8 @@ export function create(): GreHeader {
     protocol: 0,
     checksum: 0,
     reserved1: 0,
-    key: 0,
-    sequence: 0,
+    key: DOUBLE_ZERO,
+    sequence: DOUBLE_ZERO,
     headerLength: GRE_BASE_LENGTH,
   };
 }
@@ -105,11 +105,13 @@ export function decode(buf: Uint8Array, offset: number, out: GreHeader, end = bu
   }
   out.key = 0;
   if (k) {
-    out.key = readU32(buf, pos);
+    // Wide fields are read inline: see DOUBLE_ZERO in bytes.ts.
+    out.key = buf[pos]! * 0x1000000 + ((buf[pos + 1]! << 16) | (buf[pos + 2]! << 8) | buf[pos + 3]!);
     pos += 4;
   }
   out.sequence = 0;
-  if (s) out.sequence = readU32(buf, pos);
+  if (s)
+    out.sequence = buf[pos]! * 0x1000000 + ((buf[pos + 1]! << 16) | (buf[pos + 2]! << 8) | buf[pos + 3]!);
   out.headerLength = length;
   return WireStatus.OK;
 }
@@ -127,8 +129,11 @@ export function encode(h: GreHeader, buf: Uint8Array, offset = 0): number {
   checkUint('gre.protocol', h.protocol, 0xffff);
   checkUint('gre.checksum', h.checksum, 0xffff);
   checkUint('gre.reserved1', h.reserved1, 0xffff);
-  checkUint('gre.key', h.key, 0xffffffff);
-  checkUint('gre.sequence', h.sequence, 0xffffffff);
+  const { key, sequence } = h;
+  if (!(key >= 0 && key <= 0xffffffff && Math.floor(key) === key)) failUint('gre.key', key, 0xffffffff);
+  if (!(sequence >= 0 && sequence <= 0xffffffff && Math.floor(sequence) === sequence)) {
+    failUint('gre.sequence', sequence, 0xffffffff);
+  }
   const length = encodingLength(h);
   checkRoom('gre', buf, offset, length);
   const word =
@@ -145,10 +150,18 @@ export function encode(h: GreHeader, buf: Uint8Array, offset = 0): number {
     pos += 4;
   }
   if (h.keyPresent) {
-    writeU32(buf, pos, h.key);
+    buf[pos] = key >>> 24;
+    buf[pos + 1] = (key >>> 16) & 0xff;
+    buf[pos + 2] = (key >>> 8) & 0xff;
+    buf[pos + 3] = key & 0xff;
     pos += 4;
   }
-  if (h.sequencePresent) writeU32(buf, pos, h.sequence);
+  if (h.sequencePresent) {
+    buf[pos] = sequence >>> 24;
+    buf[pos + 1] = (sequence >>> 16) & 0xff;
+    buf[pos + 2] = (sequence >>> 8) & 0xff;
+    buf[pos + 3] = sequence & 0xff;
+  }
   return length;
 }
 

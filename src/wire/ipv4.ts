@@ -3,9 +3,9 @@
  * Addresses are unsigned 32-bit integers. Options are copied into a buffer
  * the header owns, so a decoded header stays valid after the input is reused.
  */
-import { checkRoom, readU16, readU32, writeU16, writeU32 } from './bytes.ts';
+import { checkRoom, DOUBLE_ZERO, readU16, writeU16 } from './bytes.ts';
 import { internetChecksum } from './checksum.ts';
-import { checkUint, WireEncodeError, WireStatus } from './status.ts';
+import { checkUint, failUint, WireEncodeError, WireStatus } from './status.ts';
 
 export const IPV4_MIN_HEADER_LENGTH = 20;
 export const IPV4_MAX_OPTIONS_LENGTH = 40;
@@ -51,8 +51,8 @@ export function create(): Ipv4Header {
     ttl: 64,
     protocol: 0,
     checksum: 0,
-    src: 0,
-    dst: 0,
+    src: DOUBLE_ZERO,
+    dst: DOUBLE_ZERO,
     options: new Uint8Array(IPV4_MAX_OPTIONS_LENGTH),
     optionsLength: 0,
     headerLength: IPV4_MIN_HEADER_LENGTH,
@@ -79,8 +79,13 @@ export function decode(buf: Uint8Array, offset: number, out: Ipv4Header, end = b
   out.ttl = buf[offset + 8]!;
   out.protocol = buf[offset + 9]!;
   out.checksum = readU16(buf, offset + CHECKSUM_OFFSET);
-  out.src = readU32(buf, offset + 12);
-  out.dst = readU32(buf, offset + 16);
+  // Wide fields are read inline: see DOUBLE_ZERO in bytes.ts.
+  out.src =
+    buf[offset + 12]! * 0x1000000 +
+    ((buf[offset + 13]! << 16) | (buf[offset + 14]! << 8) | buf[offset + 15]!);
+  out.dst =
+    buf[offset + 16]! * 0x1000000 +
+    ((buf[offset + 17]! << 16) | (buf[offset + 18]! << 8) | buf[offset + 19]!);
   out.optionsLength = headerLength - IPV4_MIN_HEADER_LENGTH;
   for (let i = 0; i < out.optionsLength; i++) out.options[i] = buf[optionsStart + i]!;
   out.headerLength = headerLength;
@@ -148,8 +153,10 @@ export function encode(h: Ipv4Header, buf: Uint8Array, offset = 0): number {
   checkUint('ipv4.ttl', h.ttl, 0xff);
   checkUint('ipv4.protocol', h.protocol, 0xff);
   checkUint('ipv4.checksum', h.checksum, 0xffff);
-  checkUint('ipv4.src', h.src, 0xffffffff);
-  checkUint('ipv4.dst', h.dst, 0xffffffff);
+  // Wide fields are checked and written inline (see failUint).
+  const { src, dst } = h;
+  if (!(src >= 0 && src <= 0xffffffff && Math.floor(src) === src)) failUint('ipv4.src', src, 0xffffffff);
+  if (!(dst >= 0 && dst <= 0xffffffff && Math.floor(dst) === dst)) failUint('ipv4.dst', dst, 0xffffffff);
   checkRoom('ipv4', buf, offset, length);
   buf[offset] = 0x40 | (length >>> 2);
   buf[offset + 1] = h.tos;
@@ -159,8 +166,14 @@ export function encode(h: Ipv4Header, buf: Uint8Array, offset = 0): number {
   buf[offset + 8] = h.ttl;
   buf[offset + 9] = h.protocol;
   writeU16(buf, offset + CHECKSUM_OFFSET, h.checksum);
-  writeU32(buf, offset + 12, h.src);
-  writeU32(buf, offset + 16, h.dst);
+  buf[offset + 12] = src >>> 24;
+  buf[offset + 13] = (src >>> 16) & 0xff;
+  buf[offset + 14] = (src >>> 8) & 0xff;
+  buf[offset + 15] = src & 0xff;
+  buf[offset + 16] = dst >>> 24;
+  buf[offset + 17] = (dst >>> 16) & 0xff;
+  buf[offset + 18] = (dst >>> 8) & 0xff;
+  buf[offset + 19] = dst & 0xff;
   for (let i = 0; i < h.optionsLength; i++) buf[offset + IPV4_MIN_HEADER_LENGTH + i] = h.options[i]!;
   return length;
 }

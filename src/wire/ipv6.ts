@@ -4,7 +4,7 @@
  * Extension header bodies are views into the decoded buffer: extension
  * headers are rare on the paths we care about, and a view keeps them exact.
  */
-import { checkRoom, readU16, readU32, writeU16 } from './bytes.ts';
+import { checkRoom, DOUBLE_ZERO, readU16, readU32, writeU16 } from './bytes.ts';
 import { checkUint, WireEncodeError, WireStatus } from './status.ts';
 
 export const IPV6_HEADER_LENGTH = 40;
@@ -73,7 +73,7 @@ export function create(): Ipv6Header {
     hasFragmentHeader: false,
     fragmentOffset: 0,
     moreFragments: false,
-    fragmentId: 0,
+    fragmentId: DOUBLE_ZERO,
   };
 }
 
@@ -96,10 +96,11 @@ function extensionLength(type: number, lengthByte: number): number {
 
 export function decode(buf: Uint8Array, offset: number, out: Ipv6Header, end = buf.length): WireStatus {
   if (end - offset < IPV6_HEADER_LENGTH) return WireStatus.IPV6_TRUNCATED;
-  const word0 = readU32(buf, offset);
-  if (word0 >>> 28 !== 6) return WireStatus.IPV6_BAD_VERSION;
-  out.trafficClass = (word0 >>> 20) & 0xff;
-  out.flowLabel = word0 & 0xfffff;
+  const b0 = buf[offset]!;
+  if (b0 >>> 4 !== 6) return WireStatus.IPV6_BAD_VERSION;
+  const b1 = buf[offset + 1]!;
+  out.trafficClass = ((b0 & 0x0f) << 4) | (b1 >>> 4);
+  out.flowLabel = ((b1 & 0x0f) << 16) | readU16(buf, offset + 2);
   out.payloadLength = readU16(buf, offset + 4);
   out.nextHeader = buf[offset + 6]!;
   out.hopLimit = buf[offset + 7]!;
@@ -139,7 +140,8 @@ function walkExtensions(buf: Uint8Array, offset: number, out: Ipv6Header, end: n
       out.hasFragmentHeader = true;
       out.fragmentOffset = word >>> 3;
       out.moreFragments = (word & 1) !== 0;
-      out.fragmentId = readU32(ext.body, 2);
+      const b = ext.body;
+      out.fragmentId = b[2]! * 0x1000000 + ((b[3]! << 16) | (b[4]! << 8) | b[5]!); // inline: see DOUBLE_ZERO
       // A later fragment carries the middle of the payload: no headers to walk.
       if (out.fragmentOffset !== 0) break;
     }

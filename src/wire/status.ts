@@ -87,9 +87,17 @@ export class WireEncodeError extends RangeError {
   }
 }
 
-/** Throws WireEncodeError unless `value` is an integer in [0, max]. */
+/** Throws WireEncodeError unless `value` is an integer in [0, max]. For fields below 2^31. */
 export function checkUint(field: string, value: number, max: number): void {
-  if (!Number.isInteger(value) || value < 0 || value > max) {
-    throw new WireEncodeError(field, `must be an integer from 0 to ${max}, got ${value}`);
-  }
+  if (!Number.isInteger(value) || value < 0 || value > max) failUint(field, value, max);
+}
+
+/**
+ * The cold half of a range check. Wide fields (32 and 48 bits) are checked
+ * inline by their encoders as `!(v >= 0 && v <= max && Math.floor(v) === v)`
+ * (false for NaN too), because passing such a value to a function V8 does
+ * not inline boxes it on the heap: see DOUBLE_ZERO in bytes.ts.
+ */
+export function failUint(field: string, value: number, max: number): never {
+  throw new WireEncodeError(field, `must be an integer from 0 to ${max}, got ${value}`);
 }

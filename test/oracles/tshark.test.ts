@@ -198,7 +198,7 @@ test('GRE keepalive requests: Cisco layout, Huawei 0x0004, MikroTik GRE6', (t) =
     LINKTYPE.RAW,
     ['gre.proto'],
   );
-  t.is(huawei[0]!['gre.proto'].split(',')[0], '0x0004');
+  t.is(huawei[0]!['gre.proto']!.split(',')[0], '0x0004');
   const v6rows = tsharkFields([build.greKeepaliveRequest6(A6, B6)], LINKTYPE.RAW, [
     'ipv6.src',
     'ipv6.dst',
@@ -222,7 +222,7 @@ test('IPv4 options and IPv6 extension headers are where tshark expects them', (t
   );
   const [r4] = tsharkFields([v4pkt], LINKTYPE.RAW, ['ip.hdr_len', 'ip.opt.type', 'gre.proto'], CHECK_IP);
   t.is(r4!['ip.hdr_len'], '28');
-  t.true(r4!['ip.opt.type'].startsWith('7'), r4!['ip.opt.type']);
+  t.true(r4!['ip.opt.type']!.startsWith('7'), r4!['ip.opt.type']);
   t.is(r4!['gre.proto'], '0x0800');
   const exts = [
     { type: 0, body: new Uint8Array(6), reserved: 0 },
