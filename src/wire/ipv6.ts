@@ -4,7 +4,7 @@
  * Extension header bodies are views into the decoded buffer: extension
  * headers are rare on the paths we care about, and a view keeps them exact.
  */
-import { checkRoom, DOUBLE_ZERO, readU16, readU32, writeU16 } from './bytes.ts';
+import { checkRoom, DOUBLE_ZERO, readU16, writeU16 } from './bytes.ts';
 import { checkUint, WireEncodeError, WireStatus } from './status.ts';
 
 export const IPV6_HEADER_LENGTH = 40;

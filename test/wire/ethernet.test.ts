@@ -1,5 +1,6 @@
 import test from 'ava';
 import * as ethernet from '../../src/wire/ethernet.ts';
+import { formatMac, parseMac } from '../../src/wire/format.ts';
 import { WireEncodeError, WireStatus } from '../../src/wire/status.ts';
 import { hex, toHex } from '../helpers.ts';
 
@@ -86,4 +87,25 @@ test('encode refuses impossible values, naming the field', (t) => {
   t.throws(() => ethernet.encode(h, new Uint8Array(40)), { message: /tagCount/ });
   h.tagCount = 0;
   t.throws(() => ethernet.encode(h, new Uint8Array(13)), { instanceOf: RangeError, message: /do not fit/ });
+});
+
+test('wide fields are range-checked inline with a named error', (t) => {
+  const h = ethernet.create();
+  h.src = 2 ** 48;
+  t.throws(() => ethernet.encode(h, new Uint8Array(14)), {
+    instanceOf: WireEncodeError,
+    message: /ethernet\.src/,
+  });
+  h.src = 0;
+  h.dst = Number.NaN;
+  t.throws(() => ethernet.encode(h, new Uint8Array(14)), { message: /ethernet\.dst/ });
+});
+
+test('MAC text helpers', (t) => {
+  t.is(formatMac(0x0123456789ab), '01:23:45:67:89:ab');
+  t.is(formatMac(0), '00:00:00:00:00:00');
+  t.is(parseMac('01:23:45:67:89:AB'), 0x0123456789ab);
+  t.is(parseMac('01-23-45-67-89-ab'), 0x0123456789ab);
+  for (const bad of ['01:23:45:67:89', '01:23:45:67:89:ag', '0123456789ab', ''])
+    t.is(parseMac(bad), null, bad);
 });

@@ -100,4 +100,7 @@ test('encode refuses what is not GRE', (t) => {
   h.reserved0 = 0;
   h.key = 2 ** 32;
   t.throws(() => gre.encode(h, new Uint8Array(16)), { message: /gre\.key/ });
+  h.key = 0;
+  h.sequence = 1.5;
+  t.throws(() => gre.encode(h, new Uint8Array(16)), { message: /gre\.sequence/ });
 });
