@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+/**
+ * EoIP codec throughput: decapsulate + encapsulate per packet, in packets per
+ * second, for 64-byte and 1500-byte Ethernet frames, beside a baseline
+ * measured in the same run: a plain Buffer.copy of the same bytes (the least
+ * any userland datapath does with a packet).
+ *
+ *   npm run build && node bench/codec.mjs [--seconds S] [--rounds N] [--out DIR]
+ *
+ * Per packet, the codec side does what the userland datapath will:
+ *   receive:  decode the IPv4 header, decode the EoIP header, check the frame
+ *   send:     encode IPv4 + EoIP headers into an output buffer, copy the frame behind them
+ * Writes DIR/codec.json, DIR/codec.md and DIR/codec.svg (default bench/results).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import { build, eoip, ipv4, WireStatus } from '../dist/index.js';
+import { barChart } from './svg.mjs';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '1' },
+    rounds: { type: 'string', default: '5' },
+    out: { type: 'string', default: new URL('./results', import.meta.url).pathname },
+  },
+});
+const SECONDS = Number(args.seconds);
+const ROUNDS = Number(args.rounds);
+const FRAME_SIZES = [64, 1500];
+const BATCH = 10_000;
+
+function frameOf(size) {
+  const payload = new Uint8Array(size - 14);
+  for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) & 0xff;
+  return build.ethernetFrame(0x020000000002, 0x020000000001, 0x0800, payload);
+}
+
+/** Runs `batch` until `seconds` have passed; returns operations per second. */
+function measure(seconds, batch) {
+  const start = process.hrtime.bigint();
+  const limit = start + BigInt(Math.round(seconds * 1e9));
+  let ops = 0;
+  let now = start;
+  while (now < limit) {
+    ops += batch();
+    now = process.hrtime.bigint();
+  }
+  return ops / (Number(now - start) / 1e9);
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function benchSize(size) {
+  const frame = frameOf(size);
+  const packet = build.eoipPacket({ src: 0xc0000201, dst: 0xc6336402 }, 100, frame);
+  const out = Buffer.alloc(packet.length);
+  const src = Buffer.from(packet);
+  const rx4 = ipv4.create();
+  const rxEoip = eoip.create();
+  const tx4 = ipv4.create();
+  Object.assign(tx4, { src: 0xc6336402, dst: 0xc0000201, ttl: 255, protocol: ipv4.IPPROTO_GRE });
+  const txEoip = { tunnelId: 100, frameLength: 0 };
+  let sink = 0;
+
+  const copyBatch = () => {
+    for (let i = 0; i < BATCH; i++) sink += src.copy(out, 0, 0, src.length);
+    return BATCH;
+  };
+  const codecBatch = () => {
+    for (let i = 0; i < BATCH; i++) {
+      // receive: headers decoded and checked, the frame located in place
+      if (ipv4.decode(packet, 0, rx4) !== WireStatus.OK) throw new Error('ipv4');
+      const at = rx4.headerLength;
+      if (eoip.decode(packet, at, rxEoip) !== WireStatus.OK) throw new Error('eoip');
+      const frameStart = at + eoip.EOIP_HEADER_LENGTH;
+      if (eoip.checkFrame(rxEoip, packet.length - frameStart) !== WireStatus.OK) throw new Error('frame');
+      // send: the same frame encapsulated again into the output buffer
+      tx4.totalLength = 20 + eoip.EOIP_HEADER_LENGTH + rxEoip.frameLength;
+      tx4.identification = i & 0xffff;
+      ipv4.encode(tx4, out, 0);
+      ipv4.setChecksum(out, 0);
+      txEoip.frameLength = rxEoip.frameLength;
+      eoip.encode(txEoip, out, 20);
+      sink += src.copy(out, 28, frameStart, frameStart + rxEoip.frameLength);
+    }
+    return BATCH;
+  };
+  // Warm up both so neither is measured in the interpreter.
+  measure(0.3, copyBatch);
+  measure(0.3, codecBatch);
+  const copy = [];
+  const codec = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    copy.push(measure(SECONDS, copyBatch));
+    codec.push(measure(SECONDS, codecBatch));
+  }
+  if (sink === 0) throw new Error('nothing measured');
+  return {
+    frameSize: size,
+    packetSize: packet.length,
+    copyPps: median(copy),
+    codecPps: median(codec),
+    rounds: ROUNDS,
+  };
+}
+
+const results = FRAME_SIZES.map(benchSize);
+const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}`;
+const report = {
+  command: 'node bench/codec.mjs',
+  date: new Date().toISOString(),
+  machine,
+  results: results.map((r) => ({ ...r, ratio: r.codecPps / r.copyPps })),
+};
+
+mkdirSync(args.out, { recursive: true });
+writeFileSync(`${args.out}/codec.json`, `${JSON.stringify(report, null, 2)}\n`);
+const rows = report.results.map(
+  (r) =>
+    `| ${r.frameSize} B frame (${r.packetSize} B packet) | ${(r.copyPps / 1e6).toFixed(2)} M | ${(r.codecPps / 1e6).toFixed(2)} M | ${r.ratio.toFixed(2)} |`,
+);
+const table = [
+  '| case | baseline: Buffer.copy (pkt/s) | EoIP decap + encap (pkt/s) | ratio |',
+  '|---|---|---|---|',
+  ...rows,
+].join('\n');
+writeFileSync(
+  `${args.out}/codec.md`,
+  `# EoIP codec throughput\n\n\`${report.command}\` on ${machine}, ${report.date}; median of ${ROUNDS} rounds of ${SECONDS} s.\n\n${table}\n\n![chart](codec.svg)\n`,
+);
+writeFileSync(
+  `${args.out}/codec.svg`,
+  barChart({
+    title: 'EoIP decap + encap vs Buffer.copy (packets/s, higher is better)',
+    unit: 'packets per second',
+    groups: report.results.map((r) => `${r.frameSize}-byte frame (ratio ${r.ratio.toFixed(2)})`),
+    series: [
+      { name: 'baseline: Buffer.copy', values: report.results.map((r) => r.copyPps) },
+      { name: 'EoIP decap + encap', values: report.results.map((r) => r.codecPps) },
+    ],
+    footer: `${machine}; ${report.date.slice(0, 10)}`,
+  }),
+);
+process.stdout.write(`${table}\n\nwritten: ${args.out}/codec.{json,md,svg}\n`);

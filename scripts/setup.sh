@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian 12 machine (as root) to build and test greoip:
+# the Debian packages the tests use as oracles and tools, then the npm
+# dependencies and the build. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  tshark        # oracle: Wireshark's dissectors must read what we encode
+  python3-scapy # oracle: packets built by scapy must decode as scapy reads them
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+npm ci --no-audit --no-fund
+npm run build
