@@ -4,7 +4,7 @@
  * the header owns, so a decoded header stays valid after the input is reused.
  */
 import { checkRoom, DOUBLE_ZERO, readU16, writeU16 } from './bytes.ts';
-import { internetChecksum } from './checksum.ts';
+import { finishChecksum, internetChecksum, sumWords } from './checksum.ts';
 import { checkUint, failUint, WireEncodeError, WireStatus } from './status.ts';
 
 export const IPV4_MIN_HEADER_LENGTH = 20;
@@ -178,14 +178,11 @@ export function encode(h: Ipv4Header, buf: Uint8Array, offset = 0): number {
   return length;
 }
 
-/** Header checksum over the encoded header at `offset` (checksum field treated as zero). */
+/** Header checksum over the encoded header at `offset`, the checksum field counted as zero. */
 export function computeChecksum(buf: Uint8Array, offset: number): number {
   const headerLength = (buf[offset]! & 0x0f) * 4;
-  const saved = readU16(buf, offset + CHECKSUM_OFFSET);
-  writeU16(buf, offset + CHECKSUM_OFFSET, 0);
-  const sum = internetChecksum(buf, offset, offset + headerLength);
-  writeU16(buf, offset + CHECKSUM_OFFSET, saved);
-  return sum;
+  const before = sumWords(buf, offset, offset + CHECKSUM_OFFSET);
+  return finishChecksum(sumWords(buf, offset + CHECKSUM_OFFSET + 2, offset + headerLength, before));
 }
 
 /** Computes and stores the header checksum of the encoded header at `offset`. */
