@@ -1,0 +1,73 @@
+/**
+ * The one interface every tunnel backend implements. The daemon and the CLI
+ * talk only to this, so the userland backend and the kernel backend (eoip.ko)
+ * sit side by side behind the same `eoip` commands.
+ */
+import type { BackendName, TunnelConfig } from '../eoip/config.ts';
+import type { LinkState } from '../eoip/keepalive.ts';
+
+export interface TunnelCounters {
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  rxKeepalives: number;
+  txKeepalives: number;
+  /** Packets that matched this tunnel but were malformed. */
+  rxErrors: number;
+  /** Frames the underlay or the tap would not take. */
+  txErrors: number;
+}
+
+export interface TunnelStatus {
+  config: TunnelConfig;
+  backend: BackendName;
+  /** waiting (never heard a keepalive), up, down, or off (keepalive none). */
+  state: LinkState;
+  carrier: boolean;
+  /** Milliseconds since the last keepalive was received, or null if never. */
+  lastKeepaliveAgoMs: number | null;
+  counters: TunnelCounters;
+}
+
+export interface TunnelBackend {
+  readonly name: BackendName;
+  /** Creates the tunnel and its interface; on failure nothing is left behind. */
+  create(config: TunnelConfig): Promise<TunnelStatus>;
+  /** Applies a new configuration to an existing tunnel (same name); on failure the old one stays. */
+  change(name: string, next: TunnelConfig): Promise<TunnelStatus>;
+  /** Removes the tunnel and its interface. */
+  delete(name: string): Promise<void>;
+  list(): TunnelStatus[];
+  /** Counters of packets that matched no tunnel, by reason. */
+  unmatchedDrops(): Record<string, number>;
+  /**
+   * Stops the datapath. With keepInterfaces, interfaces stay in place (carrier
+   * off) so a restart finds their addresses and bridge membership intact.
+   */
+  close(options: { keepInterfaces: boolean }): Promise<void>;
+}
+
+export class BackendError extends Error {
+  override name = 'BackendError';
+  constructor(
+    message: string,
+    /** The configuration field at fault, when there is one. */
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+export function zeroCounters(): TunnelCounters {
+  return {
+    rxPackets: 0,
+    rxBytes: 0,
+    txPackets: 0,
+    txBytes: 0,
+    rxKeepalives: 0,
+    txKeepalives: 0,
+    rxErrors: 0,
+    txErrors: 0,
+  };
+}
