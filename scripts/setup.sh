@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   tshark        # oracle: Wireshark's dissectors must read what we encode
   python3-scapy # oracle: packets built by scapy must decode as scapy reads them
+  iproute2      # ip netns / veth for the live tests and greoip demo
+  iputils-ping  # ping through the tunnels
+  iperf3        # TCP through the tunnels
+  g++ make python3 # build the native addon (node-gyp)
 )
 
 missing=()

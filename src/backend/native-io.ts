@@ -3,6 +3,11 @@
  * addon (src/native): persistent taps, raw sockets and batched transfers.
  */
 import type { Family } from '../eoip/config.ts';
+import { BatchIo, isNativeSystemError, link, raw, tap } from '../native/index.ts';
+import { IPPROTO_ETHERIP, IPPROTO_GRE } from '../wire/ipv4.ts';
+
+/** Socket buffers big enough to ride out a burst while JS is busy elsewhere. */
+const SOCKET_BUFFER_BYTES = 4 << 20;
 
 /** A file descriptor polled by the addon, with its receive slots. */
 export interface BatchPort {
@@ -54,6 +59,107 @@ export interface NativeIo {
   writeFrame(port: BatchPort, buf: Buffer, off: number, len: number): boolean;
 }
 
+/** A BatchIo with the fd it polls and one-message send arrays for single writes. */
+class Port implements BatchPort {
+  readonly rxBuffer: Buffer;
+  readonly rxLengths: Uint32Array;
+  readonly rxSrc: Uint8Array;
+  readonly rxDst: Uint8Array;
+  readonly one = { offsets: new Uint32Array(1), lengths: new Uint32Array(1), dsts: new Uint8Array(16) };
+
+  constructor(
+    readonly fd: number,
+    readonly io: BatchIo,
+    readonly slotSize: number,
+  ) {
+    this.rxBuffer = io.rxBuffer;
+    this.rxLengths = io.rxLengths;
+    this.rxSrc = io.rxSrc;
+    this.rxDst = io.rxDst;
+  }
+
+  start(): void {
+    this.io.start();
+  }
+  stop(): void {
+    this.io.stop();
+  }
+  close(): void {
+    this.io.close();
+  }
+}
+
+function port(p: BatchPort): Port {
+  return p as Port;
+}
+
+/** Sends through a port; a failing first message (no route, full queue) counts as nothing sent. */
+function sendBatch(
+  p: Port,
+  buf: Buffer,
+  offsets: Uint32Array,
+  lengths: Uint32Array,
+  dsts: Uint8Array,
+  count: number,
+): number {
+  try {
+    return p.io.send(buf, offsets, lengths, dsts, count);
+  } catch (err) {
+    if (isNativeSystemError(err)) return 0;
+    throw err;
+  }
+}
+
 export function nativeIo(): NativeIo {
-  throw new Error('native I/O is not wired yet');
+  return {
+    linkExists: (name) => link.exists(name),
+    openTap(name, slots, slotSize, onBatch) {
+      const handle = tap.open(name, true);
+      try {
+        return new Port(handle.fd, new BatchIo(handle.fd, 'tap', slots, slotSize, onBatch), slotSize);
+      } catch (err) {
+        raw.close(handle.fd);
+        throw err;
+      }
+    },
+    deleteTap(name, p) {
+      p.close();
+      try {
+        tap.delete(name);
+      } catch (err) {
+        if (!(isNativeSystemError(err) && err.code === 'ENODEV')) throw err;
+      }
+    },
+    setMtu: (name, mtu) => link.setMtu(name, mtu),
+    setUp: (name, up) => link.setUp(name, up),
+    setCarrier: (p, on) => tap.setCarrier(port(p).fd, on),
+    openRaw(family, options, slots, slotSize, onBatch) {
+      const fd = raw.open(family, family === 4 ? IPPROTO_GRE : IPPROTO_ETHERIP, {
+        ttl: options.ttl,
+        tos: options.tos,
+        ...(options.link ? { device: options.link } : {}),
+        ...(options.local ? { bindAddress: options.local } : {}),
+        eoipFilter: true,
+        recvBufferSize: SOCKET_BUFFER_BYTES,
+        sendBufferSize: SOCKET_BUFFER_BYTES,
+      });
+      try {
+        return new Port(
+          fd,
+          new BatchIo(fd, family === 4 ? 'ip4' : 'ip6', slots, slotSize, onBatch),
+          slotSize,
+        );
+      } catch (err) {
+        raw.close(fd);
+        throw err;
+      }
+    },
+    send: (p, buf, offsets, lengths, dsts, count) => sendBatch(port(p), buf, offsets, lengths, dsts, count),
+    writeFrame(p, buf, off, len) {
+      const q = port(p);
+      q.one.offsets[0] = off;
+      q.one.lengths[0] = len;
+      return sendBatch(q, buf, q.one.offsets, q.one.lengths, q.one.dsts, 1) === 1;
+    },
+  };
 }

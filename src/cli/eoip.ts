@@ -1,5 +1,147 @@
 #!/usr/bin/env node
-/** eoip: manage EoIP/EoIPv6 tunnels (the command line users of the eoip kernel tool know). */
-import { notYet } from './not-yet.ts';
+/** eoip: manage EoIP/EoIPv6 tunnels with the command line users of the eoip kernel tool know. */
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
+import type { TunnelStatus } from '../backend/types.ts';
+import { ArgsError, type EoipCommand, parseEoipArgs } from '../config/eoip-args.ts';
+import { NoDaemonError, request } from '../daemon/client.ts';
+import { runtimePaths } from '../daemon/paths.ts';
+import type { Reply, Request } from '../daemon/protocol.ts';
+import { VERSION } from '../version.ts';
+import { CliError, runCli } from './errors.ts';
+import { formatTunnelTable } from './tunnel-table.ts';
 
-notYet('eoip', 'EoIP tunnel commands (add, change, del, list)');
+const USAGE = `Usage:
+  eoip add [name NAME] tunnel-id|tid ID [local ADDR] remote ADDR [ttl TTL] [tos TOS]
+           [link IFNAME] [keepalive none|SECS[,RETRIES]] [mtu MTU] [backend userland|kernel]
+  eoip change|set name NAME [tunnel-id|tid ID] [local ADDR] [remote ADDR] [ttl TTL] [tos TOS]
+           [link IFNAME] [keepalive none|SECS[,RETRIES]] [mtu MTU]
+  eoip del|delete name NAME
+  eoip list [--json]
+  eoip version
+
+Creates and manages MikroTik-compatible EoIP tunnels (IPv4 remote) and EoIPv6
+tunnels (IPv6 remote) as Ethernet interfaces named NAME. Keywords may be
+abbreviated to any unique prefix (eoip a n eoip1 tid 5 rem 192.0.2.2).
+
+Parameters:
+  name NAME        interface name, at most 15 bytes (default: the first free eoipN)
+  tunnel-id, tid   0-65535 for EoIP, 0-4095 for EoIPv6; must match the peer
+  local ADDR       our underlay address (default: chosen by the kernel's routing)
+  remote ADDR      the peer's underlay address; only packets from it are accepted
+  ttl TTL          outer TTL / hop limit, 1-255 (default 255, as RouterOS)
+  tos TOS          outer TOS / traffic class, 0-255 (default 0)
+  link IFNAME      send and receive only through this underlay interface
+  keepalive        SECS,RETRIES as RouterOS (default 10,10): one keepalive every SECS,
+                   carrier off after SECS x RETRIES without one from the peer, on again
+                   at the next. Until the peer's first keepalive arrives the carrier
+                   stays on (for peers set to !keepalive). "none" disables both.
+  mtu MTU          interface MTU (default 1500; the outer packet is fragmented, DF clear)
+  backend          userland (default: the greoip daemon with a tap) or kernel (eoip.ko)
+
+The userland tunnels live in the greoip daemon of the current network
+namespace; "eoip add" starts one when none runs (log in its runtime directory).
+Changing tunnels needs root.
+
+Examples:
+  eoip add name eoip0 local 203.0.113.50 remote 198.51.100.11 tunnel-id 1234
+  eoip add name hq6 tid 77 remote 2001:db8::11 keepalive 5,6
+  eoip set name eoip0 keepalive none
+  eoip list --json
+
+Exit status: 0 on success, 1 on any error (the message names the field at fault).`;
+
+/** The greoip entry point beside this one (dist/cli/greoip.js, or src/cli/greoip.ts under tsx). */
+function greoipEntry(): string {
+  const self = process.argv[1] ?? '';
+  return join(dirname(self), `greoip${extname(self)}`);
+}
+
+async function startDaemon(): Promise<void> {
+  const paths = runtimePaths();
+  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  const logFd = openSync(join(paths.dir, 'daemon.log'), 'a', 0o600);
+  const child = spawn(process.execPath, [...process.execArgv, greoipEntry(), 'daemon'], {
+    detached: true,
+    stdio: ['ignore', logFd, logFd],
+  });
+  child.unref();
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    try {
+      await request(paths.socket, { op: 'status' });
+      return;
+    } catch (err) {
+      if (!(err instanceof NoDaemonError)) throw err;
+    }
+    if (child.exitCode !== null) break;
+  }
+  throw new CliError(`the greoip daemon did not start; see ${join(paths.dir, 'daemon.log')}`);
+}
+
+async function send(req: Request, autostart: boolean): Promise<Reply> {
+  const { socket } = runtimePaths();
+  try {
+    return await request(socket, req);
+  } catch (err) {
+    if (!(err instanceof NoDaemonError) || !autostart) throw err;
+    await startDaemon();
+    return request(socket, req);
+  }
+}
+
+function check(reply: Reply): Extract<Reply, { ok: true }> {
+  if (!reply.ok) throw new CliError(reply.error);
+  return reply;
+}
+
+async function run(cmd: EoipCommand): Promise<void> {
+  switch (cmd.command) {
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    case 'version':
+      process.stdout.write(`eoip (greoip) ${VERSION}\n`);
+      return;
+    case 'add': {
+      const reply = check(await send({ op: 'add', config: cmd.config }, true));
+      if (reply.tunnel) process.stdout.write(`${reply.tunnel.config.name}\n`);
+      return;
+    }
+    case 'change':
+      check(await send({ op: 'change', name: cmd.name, changes: cmd.changes }, false));
+      return;
+    case 'del':
+      check(await send({ op: 'del', name: cmd.name }, false));
+      return;
+    case 'list': {
+      let tunnels: TunnelStatus[] = [];
+      try {
+        tunnels = check(await send({ op: 'list' }, false)).tunnels ?? [];
+      } catch (err) {
+        if (!(err instanceof NoDaemonError)) throw err;
+      }
+      process.stdout.write(
+        cmd.json ? `${JSON.stringify(tunnels, null, 2)}\n` : `${formatTunnelTable(tunnels)}\n`,
+      );
+      return;
+    }
+  }
+}
+
+await runCli(basename(process.argv[1] ?? 'eoip', extname(process.argv[1] ?? '')) || 'eoip', async () => {
+  let cmd: EoipCommand;
+  try {
+    cmd = parseEoipArgs(process.argv.slice(2));
+  } catch (err) {
+    if (err instanceof ArgsError) throw new CliError(`${err.message}\n(run "eoip help" for usage)`);
+    throw err;
+  }
+  try {
+    await run(cmd);
+  } catch (err) {
+    if (err instanceof NoDaemonError) throw new CliError(err.message);
+    throw err;
+  }
+});

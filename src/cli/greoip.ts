@@ -2,18 +2,22 @@
 /** greoip: GRE keepalive and MikroTik EoIP for Linux. */
 import { Command } from 'commander';
 import { VERSION } from '../version.ts';
+import { registerDaemon } from './daemon.ts';
+import { registerDemo } from './demo.ts';
 import { runCli } from './errors.ts';
 import { registerInspect } from './inspect.ts';
 
 export function buildProgram(): Command {
   const program = new Command('greoip')
     .description(
-      'GRE keepalive and MikroTik EoIP/EoIPv6 for Linux.\n\nThis version offers `inspect`; the keepalive reflector, tunnels, daemon and demo\nare listed as still to come in the README.',
+      'GRE keepalive and MikroTik EoIP/EoIPv6 for Linux.\n\nTunnels are managed with the eoip command; see eoip help.',
     )
     .version(VERSION, '-V, --version', 'print the version')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (str, write) => write(`greoip: ${str.replace(/^error: /, '')}`) });
   registerInspect(program);
+  registerDaemon(program);
+  registerDemo(program);
   return program;
 }
 

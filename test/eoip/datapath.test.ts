@@ -123,7 +123,7 @@ test('IPv4: every drop reason', (t) => {
       build.ipv4Packet(
         { src: v4(REMOTE)!, dst: v4(LOCAL)! },
         47,
-        Buffer.from('20016400000d6400' + '00'.repeat(13), 'hex'),
+        Buffer.from(`20016400000d6400${'00'.repeat(13)}`, 'hex'),
       ),
       DropReason.FRAME_TOO_SHORT,
       true,
@@ -133,7 +133,7 @@ test('IPv4: every drop reason', (t) => {
       build.ipv4Packet(
         { src: v4(REMOTE)!, dst: v4(LOCAL)! },
         47,
-        Buffer.from('2001640000406400' + '00'.repeat(20), 'hex'),
+        Buffer.from(`2001640000406400${'00'.repeat(20)}`, 'hex'),
       ),
       DropReason.FRAME_EXCEEDS_DATA,
       true,

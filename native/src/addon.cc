@@ -1,0 +1,17 @@
+// greoip native addon: a thin syscall layer (tap, raw sockets, link ioctls,
+// batched I/O) with no protocol logic. See native/README.md.
+#include "common.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  greoip::InitTap(env, exports);
+  greoip::InitLink(env, exports);
+  greoip::InitRawsock(env, exports);
+  greoip::InitBatch(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(greoip, Init)

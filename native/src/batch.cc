@@ -1,0 +1,451 @@
+// BatchIo: batched receive (recvmmsg or a read() loop) into one preallocated
+// buffer, driven by a libuv poll handle so JavaScript is entered once per
+// batch, and batched send (sendmmsg or a write() loop).
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+#include <vector>
+
+#include "common.h"
+
+namespace greoip {
+namespace {
+
+constexpr uint32_t kMaxSlots = 1024;             // UIO_MAXIOV: recvmmsg's own cap
+constexpr uint32_t kMaxSlotSize = 1u << 20;      // far above any frame or datagram
+constexpr uint64_t kMaxRxBytes = 256ull << 20;   // one receive area at most
+constexpr unsigned kMaxBatchesPerWake = 16;      // then yield to the event loop
+constexpr size_t kAddrBytes = 16;                // per-message address slot
+constexpr size_t kControlBytes = 64;             // >= CMSG_SPACE(sizeof(in6_pktinfo))
+
+enum class Kind { kIp4, kIp6, kTap };
+
+struct Stats {
+  double rx_batches = 0;
+  double rx_packets = 0;
+  double rx_errors = 0;
+  double rx_truncated = 0;
+  double tx_packets = 0;
+  double tx_errors = 0;
+  double tx_dropped = 0;
+};
+
+bool IsTransientSendError(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS; }
+
+class BatchIo : public Napi::ObjectWrap<BatchIo> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "BatchIo",
+                       {
+                           InstanceMethod<&BatchIo::Start>("start"),
+                           InstanceMethod<&BatchIo::Stop>("stop"),
+                           InstanceMethod<&BatchIo::Close>("close"),
+                           InstanceMethod<&BatchIo::Send>("send"),
+                           InstanceMethod<&BatchIo::GetStats>("stats"),
+                       });
+  }
+
+  // new BatchIo(fd, kind, slots, slotSize, onBatch)
+  explicit BatchIo(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BatchIo>(info) {
+    Napi::Env env = info.Env();
+    fd_ = ArgFd(info, 0);
+    std::string kind = ArgString(info, 1, "kind");
+    if (kind == "ip4") {
+      kind_ = Kind::kIp4;
+    } else if (kind == "ip6") {
+      kind_ = Kind::kIp6;
+    } else if (kind == "tap") {
+      kind_ = Kind::kTap;
+    } else {
+      throw ArgRangeError(env, "The \"kind\" argument must be 'ip4', 'ip6' or 'tap'");
+    }
+    slots_ = ArgUint32(info, 2, "slots", 1, kMaxSlots);
+    slot_size_ = ArgUint32(info, 3, "slotSize", 1, kMaxSlotSize);
+    if (static_cast<uint64_t>(slots_) * slot_size_ > kMaxRxBytes) {
+      throw ArgRangeError(env, "slots * slotSize must be at most " + std::to_string(kMaxRxBytes) + " bytes");
+    }
+    if (info.Length() < 5 || !info[4].IsFunction()) {
+      throw ArgTypeError(env, "The \"onBatch\" argument must be a function");
+    }
+    on_batch_ = Napi::Persistent(info[4].As<Napi::Function>());
+    async_context_ = std::make_unique<Napi::AsyncContext>(env, "greoip:BatchIo");
+
+    // The receive area and its side tables, allocated once and shared with JS.
+    Napi::Buffer<uint8_t> rx_buffer = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(slots_) * slot_size_);
+    Napi::Uint32Array rx_lengths = Napi::Uint32Array::New(env, slots_);
+    Napi::Uint8Array rx_src = Napi::Uint8Array::New(env, slots_ * kAddrBytes);
+    Napi::Uint8Array rx_dst = Napi::Uint8Array::New(env, slots_ * kAddrBytes);
+    rx_data_ = rx_buffer.Data();
+    rx_lengths_ = rx_lengths.Data();
+    rx_src_ = rx_src.Data();
+    rx_dst_ = rx_dst.Data();
+    rx_refs_[0] = Napi::Persistent(rx_buffer.As<Napi::Object>());
+    rx_refs_[1] = Napi::Persistent(rx_lengths.As<Napi::Object>());
+    rx_refs_[2] = Napi::Persistent(rx_src.As<Napi::Object>());
+    rx_refs_[3] = Napi::Persistent(rx_dst.As<Napi::Object>());
+    Napi::Object self = info.This().As<Napi::Object>();
+    self.DefineProperties({
+        Napi::PropertyDescriptor::Value("rxBuffer", rx_buffer, napi_enumerable),
+        Napi::PropertyDescriptor::Value("rxLengths", rx_lengths, napi_enumerable),
+        Napi::PropertyDescriptor::Value("rxSrc", rx_src, napi_enumerable),
+        Napi::PropertyDescriptor::Value("rxDst", rx_dst, napi_enumerable),
+    });
+
+    if (kind_ != Kind::kTap) {
+      rx_msgs_.resize(slots_);
+      rx_iov_.resize(slots_);
+      rx_names_.resize(slots_);
+      if (kind_ == Kind::kIp6) rx_control_.resize(slots_ * kControlBytes / sizeof(uint64_t));
+      for (uint32_t i = 0; i < slots_; ++i) {
+        rx_iov_[i].iov_base = rx_data_ + static_cast<size_t>(i) * slot_size_;
+        rx_iov_[i].iov_len = slot_size_;
+        struct msghdr& hdr = rx_msgs_[i].msg_hdr;
+        memset(&hdr, 0, sizeof(hdr));
+        hdr.msg_name = &rx_names_[i];
+        hdr.msg_iov = &rx_iov_[i];
+        hdr.msg_iovlen = 1;
+        if (kind_ == Kind::kIp6) hdr.msg_control = reinterpret_cast<uint8_t*>(rx_control_.data()) + i * kControlBytes;
+      }
+    }
+  }
+
+  ~BatchIo() override { ReleasePoll(); }
+
+ private:
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (closed_) throw ErrnoError(env, EBADF, "start", "", "BatchIo is closed");
+    if (polling_) return env.Undefined();
+    if (poll_ == nullptr) {
+      uv_loop_t* loop = nullptr;
+      if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+        throw Napi::Error::New(env, "BatchIo.start: no libuv loop");
+      }
+      auto* poll = new uv_poll_t;
+      int rc = uv_poll_init(loop, poll, fd_);
+      if (rc < 0) {
+        delete poll;
+        throw UvError(env, rc, "uv_poll_init");
+      }
+      poll->data = this;
+      poll_ = poll;
+    }
+    int rc = uv_poll_start(poll_, UV_READABLE, OnPoll);
+    if (rc < 0) throw UvError(env, rc, "uv_poll_start");
+    polling_ = true;
+    Ref();  // a polling BatchIo stays alive like any active handle
+    return env.Undefined();
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    StopPolling();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    StopPolling();
+    ReleasePoll();
+    if (fd_ >= 0) {
+      ::close(fd_);  // Linux frees the descriptor even on EINTR
+      fd_ = -1;
+    }
+    closed_ = true;
+    return info.Env().Undefined();
+  }
+
+  // send(buf, offsets, lengths, dsts, count) -> messages handed to the kernel
+  Napi::Value Send(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (closed_) throw ErrnoError(env, EBADF, "send", "", "BatchIo is closed");
+    if (info.Length() < 5) throw ArgTypeError(env, "send(buf, offsets, lengths, dsts, count) takes 5 arguments");
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw ArgTypeError(env, "The \"buf\" argument must be a Buffer or Uint8Array");
+    }
+    Napi::Uint8Array buf = info[0].As<Napi::Uint8Array>();
+    Napi::Uint32Array offsets = Uint32ArrayArg(info, 1, "offsets");
+    Napi::Uint32Array lengths = Uint32ArrayArg(info, 2, "lengths");
+    uint32_t count = ArgUint32(info, 4, "count", 0, 0x7fffffff);
+    if (count > offsets.ElementLength() || count > lengths.ElementLength()) {
+      throw ArgRangeError(env, "count exceeds the offsets or lengths array");
+    }
+    const uint8_t* data = buf.Data();
+    const size_t size = buf.ByteLength();
+    const uint32_t* offs = offsets.Data();
+    const uint32_t* lens = lengths.Data();
+    for (uint32_t i = 0; i < count; ++i) {
+      if (static_cast<uint64_t>(offs[i]) + lens[i] > size) {
+        throw ArgRangeError(env, "message " + std::to_string(i) + " lies outside buf");
+      }
+    }
+    const uint8_t* dsts = nullptr;
+    if (kind_ != Kind::kTap) {
+      if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+        throw ArgTypeError(env, "The \"dsts\" argument must be a Uint8Array");
+      }
+      Napi::Uint8Array dst_array = info[3].As<Napi::Uint8Array>();
+      if (dst_array.ByteLength() < static_cast<size_t>(count) * kAddrBytes) {
+        throw ArgRangeError(env, "dsts must hold 16 bytes per message");
+      }
+      dsts = dst_array.Data();
+    }
+    if (count == 0) return Napi::Number::New(env, 0);
+    uint32_t sent = kind_ == Kind::kTap ? SendTap(env, data, offs, lens, count)
+                                        : SendSocket(env, data, offs, lens, dsts, count);
+    return Napi::Number::New(env, sent);
+  }
+
+  Napi::Value GetStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("rxBatches", Napi::Number::New(env, stats_.rx_batches));
+    out.Set("rxPackets", Napi::Number::New(env, stats_.rx_packets));
+    out.Set("rxErrors", Napi::Number::New(env, stats_.rx_errors));
+    out.Set("rxTruncated", Napi::Number::New(env, stats_.rx_truncated));
+    out.Set("txPackets", Napi::Number::New(env, stats_.tx_packets));
+    out.Set("txErrors", Napi::Number::New(env, stats_.tx_errors));
+    out.Set("txDropped", Napi::Number::New(env, stats_.tx_dropped));
+    return out;
+  }
+
+  static Napi::Uint32Array Uint32ArrayArg(const Napi::CallbackInfo& info, size_t index, const char* what) {
+    if (!info[index].IsTypedArray() || info[index].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+      throw ArgTypeError(info.Env(), std::string("The \"") + what + "\" argument must be a Uint32Array");
+    }
+    return info[index].As<Napi::Uint32Array>();
+  }
+
+  // Socket send: one sendmmsg per call of up to UIO_MAXIOV messages. The first
+  // message's error is thrown; an error after progress ends the call early and
+  // is met again (and thrown) when the caller resends the rest.
+  uint32_t SendSocket(Napi::Env env, const uint8_t* data, const uint32_t* offs, const uint32_t* lens,
+                      const uint8_t* dsts, uint32_t count) {
+    if (tx_msgs_.size() < count) {
+      tx_msgs_.resize(count);
+      tx_iov_.resize(count);
+      tx_names_.resize(count);
+    }
+    const bool v4 = kind_ == Kind::kIp4;
+    for (uint32_t i = 0; i < count; ++i) {
+      struct sockaddr_in6& name6 = tx_names_[i];
+      memset(&name6, 0, sizeof(name6));
+      if (v4) {
+        auto* name4 = reinterpret_cast<struct sockaddr_in*>(&name6);
+        name4->sin_family = AF_INET;
+        memcpy(&name4->sin_addr, dsts + i * kAddrBytes, 4);
+      } else {
+        name6.sin6_family = AF_INET6;
+        memcpy(&name6.sin6_addr, dsts + i * kAddrBytes, 16);
+      }
+      tx_iov_[i].iov_base = const_cast<uint8_t*>(data + offs[i]);
+      tx_iov_[i].iov_len = lens[i];
+      struct msghdr& hdr = tx_msgs_[i].msg_hdr;
+      memset(&hdr, 0, sizeof(hdr));
+      hdr.msg_name = &name6;
+      hdr.msg_namelen = v4 ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+      hdr.msg_iov = &tx_iov_[i];
+      hdr.msg_iovlen = 1;
+    }
+    uint32_t sent = 0;
+    while (sent < count) {
+      int n = ::sendmmsg(fd_, tx_msgs_.data() + sent, count - sent, MSG_DONTWAIT);
+      if (n > 0) {
+        sent += static_cast<uint32_t>(n);
+        continue;
+      }
+      int err = n < 0 ? errno : EAGAIN;
+      if (err == EINTR) continue;
+      if (IsTransientSendError(err)) {
+        stats_.tx_dropped += count - sent;
+        break;
+      }
+      if (sent > 0) break;
+      stats_.tx_errors += 1;
+      throw ErrnoError(env, err, "sendmmsg", FdSubject(fd_));
+    }
+    stats_.tx_packets += sent;
+    return sent;
+  }
+
+  // Tap send: one write() per frame, same return and error semantics.
+  uint32_t SendTap(Napi::Env env, const uint8_t* data, const uint32_t* offs, const uint32_t* lens, uint32_t count) {
+    uint32_t sent = 0;
+    while (sent < count) {
+      ssize_t n = ::write(fd_, data + offs[sent], lens[sent]);
+      if (n >= 0) {
+        ++sent;
+        continue;
+      }
+      int err = errno;
+      if (err == EINTR) continue;
+      if (IsTransientSendError(err)) {
+        stats_.tx_dropped += count - sent;
+        break;
+      }
+      if (sent > 0) break;
+      stats_.tx_errors += 1;
+      throw ErrnoError(env, err, "write", FdSubject(fd_));
+    }
+    stats_.tx_packets += sent;
+    return sent;
+  }
+
+  // One recvmmsg into every slot; returns the number of messages (0 = none).
+  uint32_t ReceiveSocket() {
+    const bool v6 = kind_ == Kind::kIp6;
+    for (uint32_t i = 0; i < slots_; ++i) {
+      struct msghdr& hdr = rx_msgs_[i].msg_hdr;
+      hdr.msg_namelen = sizeof(struct sockaddr_in6);
+      hdr.msg_controllen = v6 ? kControlBytes : 0;
+      hdr.msg_flags = 0;
+    }
+    int n;
+    do {
+      n = ::recvmmsg(fd_, rx_msgs_.data(), slots_, MSG_DONTWAIT, nullptr);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) stats_.rx_errors += 1;
+      return 0;
+    }
+    for (int i = 0; i < n; ++i) {
+      const struct msghdr& hdr = rx_msgs_[i].msg_hdr;
+      const uint32_t len = std::min(rx_msgs_[i].msg_len, slot_size_);
+      rx_lengths_[i] = len;
+      if (hdr.msg_flags & MSG_TRUNC) stats_.rx_truncated += 1;
+      uint8_t* src = rx_src_ + i * kAddrBytes;
+      uint8_t* dst = rx_dst_ + i * kAddrBytes;
+      memset(src, 0, kAddrBytes);
+      memset(dst, 0, kAddrBytes);
+      if (!v6) {
+        const auto* sin = reinterpret_cast<const struct sockaddr_in*>(&rx_names_[i]);
+        if (hdr.msg_namelen >= sizeof(struct sockaddr_in) && sin->sin_family == AF_INET) {
+          memcpy(src, &sin->sin_addr, 4);
+        }
+        // The IPv4 header is part of the data: its destination is at 16..19.
+        if (len >= 20) memcpy(dst, rx_data_ + static_cast<size_t>(i) * slot_size_ + 16, 4);
+        continue;
+      }
+      if (hdr.msg_namelen >= sizeof(struct sockaddr_in6) && rx_names_[i].sin6_family == AF_INET6) {
+        memcpy(src, &rx_names_[i].sin6_addr, 16);
+      }
+      for (struct cmsghdr* cm = CMSG_FIRSTHDR(const_cast<struct msghdr*>(&hdr)); cm != nullptr;
+           cm = CMSG_NXTHDR(const_cast<struct msghdr*>(&hdr), cm)) {
+        if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO &&
+            cm->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+          struct in6_pktinfo pktinfo;
+          memcpy(&pktinfo, CMSG_DATA(cm), sizeof(pktinfo));
+          memcpy(dst, &pktinfo.ipi6_addr, 16);
+        }
+      }
+    }
+    return static_cast<uint32_t>(n);
+  }
+
+  // read() frames from the tap until it is empty or every slot is used.
+  uint32_t ReceiveTap() {
+    uint32_t count = 0;
+    while (count < slots_) {
+      ssize_t n = ::read(fd_, rx_data_ + static_cast<size_t>(count) * slot_size_, slot_size_);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) stats_.rx_errors += 1;
+        break;
+      }
+      // A frame longer than the slot is cut to it (read() gives no MSG_TRUNC;
+      // clamp in case a kernel reports the whole frame's length).
+      if (static_cast<size_t>(n) > slot_size_) {
+        stats_.rx_truncated += 1;
+        n = static_cast<ssize_t>(slot_size_);
+      }
+      rx_lengths_[count] = static_cast<uint32_t>(n);
+      ++count;
+    }
+    return count;
+  }
+
+  static void OnPoll(uv_poll_t* handle, int status, int /*events*/) {
+    auto* self = static_cast<BatchIo*>(handle->data);
+    if (self != nullptr) self->Drain(status);
+  }
+
+  void Drain(int status) {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    Napi::Object keep_alive = Value();  // JS may drop its last reference in onBatch
+    if (status < 0) {
+      // libuv stops a poll handle on POLLERR (a pending socket error). Clear
+      // the error, count it and keep polling.
+      stats_.rx_errors += 1;
+      if (kind_ != Kind::kTap && fd_ >= 0) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+      }
+      if (polling_ && poll_ != nullptr && uv_poll_start(poll_, UV_READABLE, OnPoll) < 0) StopPolling();
+    }
+    for (unsigned batch = 0; batch < kMaxBatchesPerWake && polling_; ++batch) {
+      uint32_t n = kind_ == Kind::kTap ? ReceiveTap() : ReceiveSocket();
+      if (n == 0) break;
+      stats_.rx_batches += 1;
+      stats_.rx_packets += n;
+      try {
+        on_batch_.MakeCallback(keep_alive, {Napi::Number::New(env, n)}, *async_context_);
+      } catch (const Napi::Error& error) {
+        // Like any throwing I/O callback in Node: an uncaught exception.
+        napi_fatal_exception(env, error.Value());
+        return;
+      }
+      if (n < slots_) break;
+    }
+  }
+
+  void StopPolling() {
+    if (!polling_) return;
+    polling_ = false;
+    if (poll_ != nullptr) uv_poll_stop(poll_);
+    Unref();
+  }
+
+  // uv_close is asynchronous: the handle is freed in its close callback.
+  void ReleasePoll() {
+    if (poll_ == nullptr) return;
+    poll_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_),
+             [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
+    poll_ = nullptr;
+  }
+
+  int fd_ = -1;
+  Kind kind_ = Kind::kIp4;
+  uint32_t slots_ = 0;
+  uint32_t slot_size_ = 0;
+  bool polling_ = false;
+  bool closed_ = false;
+  uv_poll_t* poll_ = nullptr;
+  Napi::FunctionReference on_batch_;
+  std::unique_ptr<Napi::AsyncContext> async_context_;
+  Napi::ObjectReference rx_refs_[4];
+  uint8_t* rx_data_ = nullptr;
+  uint32_t* rx_lengths_ = nullptr;
+  uint8_t* rx_src_ = nullptr;
+  uint8_t* rx_dst_ = nullptr;
+  std::vector<struct mmsghdr> rx_msgs_;
+  std::vector<struct iovec> rx_iov_;
+  std::vector<struct sockaddr_in6> rx_names_;
+  std::vector<uint64_t> rx_control_;  // 8-byte aligned for cmsghdr
+  std::vector<struct mmsghdr> tx_msgs_;
+  std::vector<struct iovec> tx_iov_;
+  std::vector<struct sockaddr_in6> tx_names_;
+  Stats stats_;
+};
+
+}  // namespace
+
+void InitBatch(Napi::Env env, Napi::Object exports) { exports.Set("BatchIo", BatchIo::Define(env)); }
+
+}  // namespace greoip

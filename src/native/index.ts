@@ -1,0 +1,266 @@
+/**
+ * Typed wrappers over the native addon (native/src/*.cc): tap devices, raw IP sockets, link ioctls and
+ * batched I/O. A thin syscall layer with no protocol logic; every failing call throws an Error whose
+ * `code` is the errno name ('EPERM', 'ENODEV', ...), `syscall` the failing call ('TUNSETIFF',
+ * 'sendmmsg', ...) and `errno` the negated errno, like Node's own system errors.
+ *
+ * The addon is loaded on first use, so importing this module never fails on a machine without it.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, parse } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Where the addon lives, relative to the package root. */
+export const NATIVE_ADDON_RELATIVE_PATH = 'native/build/Release/greoip.node';
+
+/** The shape of every error the addon throws for a failing system call. */
+export interface NativeSystemError extends Error {
+  code: string;
+  syscall: string;
+  errno: number;
+}
+
+export function isNativeSystemError(error: unknown): error is NativeSystemError {
+  return (
+    error instanceof Error &&
+    typeof (error as Partial<NativeSystemError>).code === 'string' &&
+    typeof (error as Partial<NativeSystemError>).syscall === 'string'
+  );
+}
+
+export interface TapHandle {
+  /** Non-blocking, close-on-exec fd of /dev/net/tun attached to the tap. */
+  fd: number;
+  /** The interface name the kernel settled on (fills in templates such as "tap%d"). */
+  name: string;
+}
+
+export type RawFamily = 4 | 6;
+
+export interface RawOptions {
+  /** IP_TTL / IPV6_UNICAST_HOPS, 1..255. */
+  ttl?: number;
+  /** IP_TOS / IPV6_TCLASS, 0..255. */
+  tos?: number;
+  /** SO_BINDTODEVICE. */
+  device?: string;
+  /** bind() to this local address (IPv4 or IPv6 literal, matching the family). */
+  bindAddress?: string;
+  /** Classic BPF admission filter: IPv4, the 4 bytes after the header are 20 01 64 00; IPv6, (byte0 & 0x0f) == 3. */
+  eoipFilter?: boolean;
+  /** SO_RCVBUFFORCE (falls back to SO_RCVBUF). */
+  recvBufferSize?: number;
+  /** SO_SNDBUFFORCE (falls back to SO_SNDBUF). */
+  sendBufferSize?: number;
+}
+
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** 'ip4' and 'ip6' use recvmmsg/sendmmsg on a raw socket; 'tap' uses read()/write() on a tap fd. */
+export type BatchKind = 'ip4' | 'ip6' | 'tap';
+
+export interface BatchStats {
+  /** onBatch calls. */
+  rxBatches: number;
+  /** Messages delivered to onBatch. */
+  rxPackets: number;
+  /** Failed receive calls and poll errors (EAGAIN is not an error). */
+  rxErrors: number;
+  /** Messages longer than slotSize, delivered cut to slotSize. */
+  rxTruncated: number;
+  /** Messages handed to the kernel by send(). */
+  txPackets: number;
+  /** send() calls that threw on their first message. */
+  txErrors: number;
+  /** Messages a send() call did not take because the socket or tap was full (EAGAIN, ENOBUFS). */
+  txDropped: number;
+}
+
+/** The batch callback: `count` messages are in slots 0..count-1 of the receive area until it returns. */
+export type OnBatch = (count: number) => void;
+
+interface NativeBatchIo {
+  readonly rxBuffer: Buffer;
+  readonly rxLengths: Uint32Array;
+  readonly rxSrc: Uint8Array;
+  readonly rxDst: Uint8Array;
+  start(): void;
+  stop(): void;
+  close(): void;
+  send(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, dsts: Uint8Array, count: number): number;
+  stats(): BatchStats;
+}
+
+interface NativeAddon {
+  tapOpen(name: string, persist: boolean): TapHandle;
+  tapSetPersist(fd: number, on: boolean): void;
+  tapSetCarrier(fd: number, on: boolean): void;
+  tapDelete(name: string): void;
+  linkSetMtu(name: string, mtu: number): void;
+  linkSetUp(name: string, up: boolean): void;
+  linkGetIndex(name: string): number;
+  linkExists(name: string): boolean;
+  rawOpen(family: RawFamily, protocol: number, opts: RawOptions): number;
+  close(fd: number): void;
+  peerCred(fd: number): PeerCredentials;
+  BatchIo: new (
+    fd: number,
+    kind: BatchKind,
+    slots: number,
+    slotSize: number,
+    onBatch: OnBatch,
+  ) => NativeBatchIo;
+}
+
+let addon: NativeAddon | undefined;
+
+/**
+ * The addon's path: the first ancestor of this module holding native/build/Release/greoip.node (works
+ * from src/native/ and from a bundle in dist/), else where the package root says it should be.
+ */
+export function nativeAddonPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  let expected: string | undefined;
+  for (let dir = here; ; dir = dirname(dir)) {
+    const candidate = join(dir, NATIVE_ADDON_RELATIVE_PATH);
+    if (existsSync(candidate)) return candidate;
+    if (expected === undefined && existsSync(join(dir, 'native', 'binding.gyp'))) expected = candidate;
+    if (dir === parse(dir).root) break;
+  }
+  return expected ?? join(here, '..', '..', NATIVE_ADDON_RELATIVE_PATH);
+}
+
+/** Loads an addon file; a missing one gives an error naming the path and the build command. */
+export function openNativeAddon(path: string): NativeAddon {
+  if (!existsSync(path)) {
+    const error = new Error(
+      `greoip native addon not found at ${path}: run npm run build:native (needs g++, make, python3)`,
+    ) as NodeJS.ErrnoException;
+    error.code = 'ERR_GREOIP_NATIVE_MISSING';
+    throw error;
+  }
+  return createRequire(import.meta.url)(path) as NativeAddon;
+}
+
+/** The loaded addon (loaded once, on first use). */
+export function loadNative(): NativeAddon {
+  addon ??= openNativeAddon(nativeAddonPath());
+  return addon;
+}
+
+/** Tap devices through /dev/net/tun (IFF_TAP | IFF_NO_PI; fds are O_NONBLOCK | O_CLOEXEC). */
+export const tap = {
+  /** Creates the tap, or attaches to the existing persistent tap of that name; `persist` sets TUNSETPERSIST. */
+  open(name: string, persist = false): TapHandle {
+    return loadNative().tapOpen(name, persist);
+  },
+  setPersist(fd: number, on: boolean): void {
+    loadNative().tapSetPersist(fd, on);
+  },
+  /** TUNSETCARRIER: off shows NO-CARRIER / operstate DOWN while the link stays administratively up. */
+  setCarrier(fd: number, on: boolean): void {
+    loadNative().tapSetCarrier(fd, on);
+  },
+  /** Deletes a persistent tap (attach, TUNSETPERSIST 0, close). ENODEV when absent, EBUSY when attached. */
+  delete(name: string): void {
+    loadNative().tapDelete(name);
+  },
+};
+
+/** Raw IP sockets: non-blocking, close-on-exec, the kernel builds the outer header and fragments (DF clear). */
+export const raw = {
+  open(family: RawFamily, protocol: number, opts: RawOptions = {}): number {
+    return loadNative().rawOpen(family, protocol, opts);
+  },
+  close(fd: number): void {
+    loadNative().close(fd);
+  },
+};
+
+/** Interface control (SIOC* ioctls) in the calling process's network namespace. */
+export const link = {
+  setMtu(name: string, mtu: number): void {
+    loadNative().linkSetMtu(name, mtu);
+  },
+  setUp(name: string, up: boolean): void {
+    loadNative().linkSetUp(name, up);
+  },
+  /** The ifindex; throws ENODEV when there is no such interface. */
+  getIndex(name: string): number {
+    return loadNative().linkGetIndex(name);
+  },
+  exists(name: string): boolean {
+    return loadNative().linkExists(name);
+  },
+};
+
+/** close(2) on any fd the addon returned. */
+export function close(fd: number): void {
+  loadNative().close(fd);
+}
+
+/** SO_PEERCRED of a connected unix socket (for a net.Socket: `socket._handle.fd`). */
+export function peerCred(fd: number): PeerCredentials {
+  return loadNative().peerCred(fd);
+}
+
+/**
+ * Batched I/O on one fd. Receiving: after start(), each time the fd is readable the addon drains up to
+ * `slots` messages per batch into `rxBuffer` (slot i at i * slotSize, length in rxLengths[i], source and
+ * destination address in rxSrc/rxDst[i * 16..]) and calls onBatch(count) once per batch; it keeps going
+ * while batches are full, up to a bounded number of batches per wake-up. The slots are reused: copy out
+ * what must outlive the callback. Addresses: ip4 uses the first 4 of 16 bytes (source from the kernel,
+ * destination from the IPv4 header, which ip4 messages include); ip6 gives the payload only, source
+ * from msg_name and destination from IPV6_PKTINFO; tap leaves both alone.
+ *
+ * BatchIo owns the fd once close() is called; a BatchIo dropped without close() leaks the fd.
+ */
+export class BatchIo {
+  readonly rxBuffer: Buffer;
+  readonly rxLengths: Uint32Array;
+  readonly rxSrc: Uint8Array;
+  readonly rxDst: Uint8Array;
+  readonly #native: NativeBatchIo;
+
+  constructor(fd: number, kind: BatchKind, slots: number, slotSize: number, onBatch: OnBatch) {
+    this.#native = new (loadNative().BatchIo)(fd, kind, slots, slotSize, onBatch);
+    this.rxBuffer = this.#native.rxBuffer;
+    this.rxLengths = this.#native.rxLengths;
+    this.rxSrc = this.#native.rxSrc;
+    this.rxDst = this.#native.rxDst;
+  }
+
+  /** Starts polling the fd (a polling BatchIo keeps the event loop alive). */
+  start(): void {
+    this.#native.start();
+  }
+
+  /** Stops polling; idempotent. */
+  stop(): void {
+    this.#native.stop();
+  }
+
+  /** Stops polling and closes the fd; idempotent. Later send()/start() throw EBADF. */
+  close(): void {
+    this.#native.close();
+  }
+
+  /**
+   * Sends messages buf[offsets[i] .. offsets[i] + lengths[i]) for i < count, to the address in
+   * dsts[i * 16..] (ip4: its first 4 bytes; tap: ignored). Returns how many the kernel took: fewer than
+   * `count` when the socket is full (EAGAIN/ENOBUFS) or when a later message failed (resend the rest to
+   * see its error). Throws when the first message fails.
+   */
+  send(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, dsts: Uint8Array, count: number): number {
+    return this.#native.send(buf, offsets, lengths, dsts, count);
+  }
+
+  stats(): BatchStats {
+    return this.#native.stats();
+  }
+}
