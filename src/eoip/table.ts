@@ -57,12 +57,12 @@ export class TunnelTable<T extends TableEntry> {
       throw new Error(`tunnel id ${entry.tunnelId} to ${remoteText(entry)} is already configured`);
     }
     if (entry.family === 4) {
-      let byRemote = this.v4.get(entry.tunnelId);
-      if (!byRemote) this.v4.set(entry.tunnelId, (byRemote = new Map()));
+      const byRemote = this.v4.get(entry.tunnelId) ?? new Map<number, T>();
+      this.v4.set(entry.tunnelId, byRemote);
       byRemote.set(entry.remote4 | 0, entry);
     } else {
-      let byHash = this.v6.get(entry.tunnelId);
-      if (!byHash) this.v6.set(entry.tunnelId, (byHash = new Map()));
+      const byHash = this.v6.get(entry.tunnelId) ?? new Map<number, T[]>();
+      this.v6.set(entry.tunnelId, byHash);
       const key = hash16(entry.remote6, 0);
       const bucket = byHash.get(key);
       if (bucket) bucket.push(entry);

@@ -15,7 +15,14 @@ test.serial(
     const { a, b } = lab.pair;
     await startDaemon(lab, a.netns);
     await startDaemon(lab, b.netns);
-    tunnelPair(lab, 'eo4', 100, 4, ['198.51.100.1/24', '198.51.100.2/24'], ['keepalive', '1,10']);
+    tunnelPair(
+      lab,
+      'eo4',
+      100,
+      4,
+      ['198.51.100.1/24', '198.51.100.2/24'],
+      ['keepalive', '1,10', 'tos', '40'],
+    );
     tunnelPair(lab, 'eo6', 1234, 6, ['203.0.113.1/24', '203.0.113.2/24'], ['keepalive', '1,10']);
 
     // tshark prints each packet as it arrives (-l); the keepalives (every second here) show when it is live.
@@ -29,6 +36,7 @@ test.serial(
       'eth.type',
       'ip.ttl',
       'ipv6.hlim',
+      'ip.dsfield',
     ];
     const capture = spawn(
       '/usr/sbin/ip',
@@ -69,7 +77,7 @@ test.serial(
     t.true(rows.length >= 20, `${rows.length} packets captured`);
     let eoip4 = 0;
     let eoip6 = 0;
-    for (const [proto, nxt, greProto, key, ver, reserved, ethType, ttl, hlim] of rows) {
+    for (const [proto, nxt, greProto, key, ver, reserved, ethType, ttl, hlim, dsfield] of rows) {
       if (proto?.startsWith('47')) {
         eoip4++;
         t.is(greProto, '0x6400');
@@ -77,6 +85,7 @@ test.serial(
         t.is(key!.slice(-4), '6400', `tid 100 in ${key}`);
         if (key!.slice(2, 6) !== '0000') t.true(ethType!.length > 0, 'data packets carry Ethernet');
         t.is(ttl!.split(',')[0], '255');
+        t.is(dsfield!.split(',')[0], '0x28', 'tos 40 on the outer header');
       } else if (nxt?.split(',').includes('97')) {
         eoip6++;
         t.is((Number(ver) << 8) | (Number(reserved) & 0xff), 1234);

@@ -47,10 +47,23 @@ export function createLab(t: ExecutionContext, tag: string): Lab {
   };
   t.teardown(() => {
     for (const d of lab.daemons.values()) d.kill('SIGKILL');
+    // Also what the tests did not start themselves, such as a daemon started by `eoip add`.
+    for (const side of [pair.a, pair.b]) killNetnsProcesses(side.netns);
     destroyPair(pair);
     rmSync(runtime, { recursive: true, force: true });
   });
   return lab;
+}
+
+function killNetnsProcesses(netns: string): void {
+  try {
+    const pids = execFileSync('/usr/sbin/ip', ['netns', 'pids', netns], { encoding: 'utf8' })
+      .split(/\s+/)
+      .filter(Boolean);
+    for (const pid of pids) process.kill(Number(pid), 'SIGKILL');
+  } catch {
+    // namespace or processes already gone
+  }
 }
 
 export function run(
