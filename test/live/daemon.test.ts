@@ -223,3 +223,28 @@ test.serial(
     );
   },
 );
+
+test.serial('the daemon needs no capability beyond CAP_NET_ADMIN and CAP_NET_RAW', async (t) => {
+  requireRoot(t);
+  const lab = createLab(t, 'caps');
+  const { a, b } = lab.pair;
+  // Root, but with every other capability gone from the bounding set (and so from the daemon).
+  const onlyNet = ['setpriv', '--bounding-set=-all,+net_admin,+net_raw', '--inh-caps=-all'];
+  for (const side of [a, b]) await startDaemon(lab, side.netns, [], onlyNet);
+  const pid = run(lab, a.netns, ['pgrep', '-f', `${GREOIP} daemon`])
+    .stdout.trim()
+    .split('\n')[0]!;
+  const capEff = /CapEff:\s+([0-9a-f]+)/.exec(run(lab, a.netns, ['cat', `/proc/${pid}/status`]).stdout)![1]!;
+  // CAP_NET_ADMIN is bit 12, CAP_NET_RAW bit 13.
+  t.is(BigInt(`0x${capEff}`), (1n << 12n) | (1n << 13n), `CapEff ${capEff}`);
+  for (const [me, peer, addr] of [
+    [a, b, '198.51.100.1/24'],
+    [b, a, '198.51.100.2/24'],
+  ] as const) {
+    eoip(lab, me.netns, ['add', 'name', 'capped', 'tid', '1', 'remote', peer.v4]);
+    ip(['addr', 'add', addr, 'dev', 'capped'], me.netns);
+    ip(['link', 'set', 'capped', 'up'], me.netns);
+  }
+  const ping = run(lab, a.netns, ['ping', '-c', '3', '-i', '0.2', '-W', '2', '198.51.100.2']);
+  t.regex(ping.stdout, / 0% packet loss/, ping.stdout + ping.stderr);
+});

@@ -99,11 +99,20 @@ export function list(lab: Lab, netns: string): TunnelStatus[] {
 }
 
 /** Starts `greoip daemon [args]` in a namespace and waits until it answers. */
-export async function startDaemon(lab: Lab, netns: string, args: string[] = []): Promise<ChildProcess> {
-  const d = spawn('/usr/sbin/ip', ['netns', 'exec', netns, process.execPath, GREOIP, 'daemon', ...args], {
-    env: lab.env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+export async function startDaemon(
+  lab: Lab,
+  netns: string,
+  args: string[] = [],
+  wrapper: string[] = [],
+): Promise<ChildProcess> {
+  const d = spawn(
+    '/usr/sbin/ip',
+    ['netns', 'exec', netns, ...wrapper, process.execPath, GREOIP, 'daemon', ...args],
+    {
+      env: lab.env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   lab.logs.set(netns, '');
   d.stderr?.on('data', (chunk: Buffer) => lab.logs.set(netns, `${lab.logs.get(netns)}${chunk}`));
   lab.daemons.set(netns, d);
