@@ -37,6 +37,7 @@ test.serial(
       'ip.ttl',
       'ipv6.hlim',
       'ip.dsfield',
+      'frame.len',
     ];
     const capture = spawn(
       '/usr/sbin/ip',
@@ -77,12 +78,14 @@ test.serial(
     t.true(rows.length >= 20, `${rows.length} packets captured`);
     let eoip4 = 0;
     let eoip6 = 0;
-    for (const [proto, nxt, greProto, key, ver, reserved, ethType, ttl, hlim, dsfield] of rows) {
+    for (const [proto, nxt, greProto, key, ver, reserved, ethType, ttl, hlim, dsfield, frameLen] of rows) {
       if (proto?.startsWith('47')) {
         eoip4++;
         t.is(greProto, '0x6400');
         // gre.key = length (big-endian) then the tid's little-endian bytes: tid 100 is 64 00.
         t.is(key!.slice(-4), '6400', `tid 100 in ${key}`);
+        // Length field = the Ethernet frame behind the 14 + 20 + 8 bytes of underlay, IPv4 and EoIP headers.
+        t.is(Number(key) >>> 16, Number(frameLen) - 42, `length field of ${key} in a ${frameLen}-byte frame`);
         if (key!.slice(2, 6) !== '0000') t.true(ethType!.length > 0, 'data packets carry Ethernet');
         t.is(ttl!.split(',')[0], '255');
         t.is(dsfield!.split(',')[0], '0x28', 'tos 40 on the outer header');
