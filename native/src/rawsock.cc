@@ -43,6 +43,12 @@ const struct sock_filter kEoip6Filter[] = {
     BPF_STMT(BPF_RET | BPF_K, 0),
 };
 
+#ifndef IPV6_HDRINCL
+#define IPV6_HDRINCL 36  // linux/in6.h; since Linux 4.5
+#endif
+
+void AttachProgram(Napi::Env env, int fd, struct sock_fprog prog);
+
 void AttachFilter(Napi::Env env, int fd, int family) {
   struct sock_fprog prog;
   if (family == 4) {
@@ -52,6 +58,27 @@ void AttachFilter(Napi::Env env, int fd, int family) {
     prog.len = sizeof(kEoip6Filter) / sizeof(kEoip6Filter[0]);
     prog.filter = const_cast<struct sock_filter*>(kEoip6Filter);
   }
+  AttachProgram(env, fd, prog);
+}
+
+// Accept only packets of at most `max` bytes (what the socket sees: the whole
+// IPv4 packet, or the IPv6 payload). A GRE keepalive is tens of bytes; GRE
+// data traffic on a busy router never reaches userland.
+//   ld len ; jgt #max, drop, accept
+void AttachMaxLengthFilter(Napi::Env env, int fd, uint32_t max) {
+  struct sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+      BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, max, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, 0xffffffff),
+      BPF_STMT(BPF_RET | BPF_K, 0),
+  };
+  struct sock_fprog prog;
+  prog.len = sizeof(code) / sizeof(code[0]);
+  prog.filter = code;
+  AttachProgram(env, fd, prog);
+}
+
+void AttachProgram(Napi::Env env, int fd, struct sock_fprog prog) {
   if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0) {
     throw ErrnoError(env, errno, "setsockopt", "SO_ATTACH_FILTER");
   }
@@ -179,10 +206,27 @@ Napi::Value RawOpen(const Napi::CallbackInfo& info) {
     if (rc < 0) throw ErrnoError(env, errno, "bind", address);
   }
 
+  if (HasOption(opts, "hdrincl")) {
+    Napi::Value value = opts.Get("hdrincl");
+    if (!value.IsBoolean()) throw ArgTypeError(env, "opts.hdrincl must be a boolean");
+    // We send packets whose IP header we built (the keepalive reflector's replies).
+    if (value.As<Napi::Boolean>().Value()) {
+      if (family == 4) SetIntOption(env, fd.get(), IPPROTO_IP, IP_HDRINCL, 1, "IP_HDRINCL");
+      else SetIntOption(env, fd.get(), IPPROTO_IPV6, IPV6_HDRINCL, 1, "IPV6_HDRINCL");
+    }
+  }
+
+  bool eoip_filter = false;
   if (HasOption(opts, "eoipFilter")) {
     Napi::Value value = opts.Get("eoipFilter");
     if (!value.IsBoolean()) throw ArgTypeError(env, "opts.eoipFilter must be a boolean");
-    if (value.As<Napi::Boolean>().Value()) AttachFilter(env, fd.get(), static_cast<int>(family));
+    eoip_filter = value.As<Napi::Boolean>().Value();
+  }
+  if (HasOption(opts, "maxLength")) {
+    if (eoip_filter) throw ArgTypeError(env, "opts.maxLength and opts.eoipFilter cannot be combined");
+    AttachMaxLengthFilter(env, fd.get(), OptionUint(opts, "maxLength", 65535));
+  } else if (eoip_filter) {
+    AttachFilter(env, fd.get(), static_cast<int>(family));
   }
 
   return Napi::Number::New(env, fd.release());

@@ -49,6 +49,10 @@ export interface RawOptions {
   bindAddress?: string;
   /** Classic BPF admission filter: IPv4, the 4 bytes after the header are 20 01 64 00; IPv6, (byte0 & 0x0f) == 3. */
   eoipFilter?: boolean;
+  /** Send packets with the IP header the caller built (IP_HDRINCL / IPV6_HDRINCL). */
+  hdrincl?: boolean;
+  /** Classic BPF admission filter: only packets of at most this many bytes (IPv4 packet / IPv6 payload). */
+  maxLength?: number;
   /** SO_RCVBUFFORCE (falls back to SO_RCVBUF). */
   recvBufferSize?: number;
   /** SO_SNDBUFFORCE (falls back to SO_SNDBUF). */
