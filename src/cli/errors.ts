@@ -11,6 +11,11 @@ export class CliError extends Error {
 
 /** Runs a CLI entry point: user errors become "prog: message" and an exit status. */
 export async function runCli(prog: string, main: () => Promise<void>): Promise<void> {
+  // A reader that went away (`| head`) is not an error worth a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   try {
     await main();
   } catch (err) {

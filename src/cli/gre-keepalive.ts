@@ -1,5 +1,25 @@
 #!/usr/bin/env node
 /** gre-keepalive: the passive GRE keepalive reflector. */
-import { notYet } from './not-yet.ts';
+import { Command } from 'commander';
+import { VERSION } from '../version.ts';
+import { runCli } from './errors.ts';
+import { registerKeepaliveCommands } from './keepalive.ts';
 
-notYet('gre-keepalive', 'GRE keepalive reflector commands (run, attach, detach, status, explain)');
+const program = new Command('gre-keepalive')
+  .description(
+    'Answer GRE keepalives (Cisco, MikroTik, Huawei, Brocade; GRE over IPv4 and IPv6) without accept_local.',
+  )
+  .version(VERSION, '-V, --version', 'print the version')
+  .showHelpAfterError('(run with --help for usage)')
+  .configureOutput({ outputError: (str, write) => write(`gre-keepalive: ${str.replace(/^error: /, '')}`) });
+registerKeepaliveCommands(program);
+program
+  .command('version')
+  .description('print the version')
+  .action(() => {
+    process.stdout.write(`gre-keepalive (greoip) ${VERSION}\n`);
+  });
+
+await runCli('gre-keepalive', async () => {
+  await program.parseAsync(process.argv);
+});

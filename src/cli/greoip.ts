@@ -6,6 +6,7 @@ import { registerDaemon } from './daemon.ts';
 import { registerDemo } from './demo.ts';
 import { runCli } from './errors.ts';
 import { registerInspect } from './inspect.ts';
+import { registerKeepaliveCommands } from './keepalive.ts';
 
 export function buildProgram(): Command {
   const program = new Command('greoip')
@@ -18,6 +19,10 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerDaemon(program);
   registerDemo(program);
+  const keepalive = program
+    .command('keepalive')
+    .description('the GRE keepalive reflector (also the gre-keepalive command)');
+  registerKeepaliveCommands(keepalive, false);
   return program;
 }
 

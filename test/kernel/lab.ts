@@ -1,0 +1,486 @@
+/**
+ * Real-kernel lab: boots Debian's own kernel (the host's kernel has no GRE) under qemu TCG with a busybox
+ * initramfs, runs a shell script inside, and reports what it found through greppable console markers.
+ * Recipe and gotchas: ../../../shared/KERNEL-LAB.md; how to run a script by hand: README.md here.
+ *
+ * Everything the guest does stays inside the guest: the VM has no network card (-nic none).
+ *
+ * Markers the guest prints (one line each; names have no spaces):
+ *   @@GREOIP BOOT <uptime>          the init script started
+ *   @@GREOIP PASS <name> [detail]   a check passed (detail: data the host may compare, e.g. packet hex)
+ *   @@GREOIP FAIL <name> <detail>   a check failed
+ *   @@GREOIP DONE <status>          the script ended with <status>; the guest powers off next
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, readlinkSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join, posix, resolve } from 'node:path';
+import { CpioTree } from './cpio.ts';
+
+export const QEMU = '/usr/bin/qemu-system-x86_64';
+export const QBOOT = '/usr/share/qemu/qboot.rom';
+/** Where the guest mounts the host's root (read-only) when `shareHost` is set. */
+export const GUEST_HOST_ROOT = '/host';
+
+/** Modules always in the initramfs (with their dependencies, from modprobe --show-depends). */
+export const LAB_MODULES = [
+  'gre',
+  'ip_gre',
+  'ip6_gre',
+  'veth',
+  'tun',
+  'ip_tunnel',
+  'ip6_tunnel',
+  'tunnel6',
+  'sch_ingress',
+  'cls_bpf',
+  '9p',
+  '9pnet_virtio',
+  'virtio_pci',
+  'virtio_net',
+];
+/** Loaded at boot only when the host filesystem is shared. */
+const SHARE_MODULES = ['virtio_pci', '9pnet_virtio', '9p'];
+/** Real binaries (with their libraries); busybox provides the rest. Call them by full path in the guest. */
+export const LAB_BINARIES = ['/usr/sbin/ip', '/usr/sbin/tc', '/usr/sbin/bpftool'];
+
+export class LabError extends Error {
+  override name = 'LabError';
+}
+
+export interface Kernel {
+  /** e.g. 6.1.0-56-amd64 */
+  version: string;
+  vmlinuz: string;
+  modules: string;
+}
+
+export interface GuestResult {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface RunOptions {
+  /** Shell script (busybox sh) run by /init after setup; helpers from the prelude are available (README.md). */
+  script: string;
+  /** Extra files copied into the initramfs: absolute guest path -> content (mode 0755 when it starts with #!). */
+  files?: Record<string, string | Uint8Array>;
+  /** Mount the host's / read-only at /host over 9p (needed to run the host's node, BPF objects, ...). */
+  shareHost?: boolean;
+  /** Wall-clock limit for the whole boot; the VM is killed after it. Default 120 s. */
+  timeoutMs?: number;
+  /** Extra kernel command line arguments. */
+  append?: string;
+  /** Guest memory in MiB (default 1024). */
+  memoryMiB?: number;
+}
+
+export interface RunResult {
+  /** Everything the serial console printed (kernel and guest), with \r removed. */
+  output: string;
+  /** PASS/FAIL markers in the order printed. */
+  results: GuestResult[];
+  /** From spawning qemu to its exit. */
+  durationMs: number;
+  /** From spawning qemu to the BOOT marker (init running, modules not yet loaded). */
+  bootMs: number | undefined;
+  /** Exit status of the guest script (from the DONE marker). */
+  scriptStatus: number;
+}
+
+/** The guest path of a host path when the host is shared. */
+export function hostPath(path: string): string {
+  return `${GUEST_HOST_ROOT}${resolve(path)}`;
+}
+
+function cacheRoot(): string {
+  const dir = process.env.GREOIP_KERNEL_LAB_CACHE ?? join(homedir(), '.cache', 'greoip-kernel-lab');
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+function compareVersions(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
+
+/** The newest Debian 6.1 kernel in /boot with its modules (or GREOIP_KERNEL_VERSION). */
+export function findKernel(): Kernel {
+  const wanted = process.env.GREOIP_KERNEL_VERSION;
+  const candidates = existsSync('/boot')
+    ? readdirSync('/boot')
+        .filter((f) => f.startsWith(wanted === undefined ? 'vmlinuz-6.1' : `vmlinuz-${wanted}`))
+        .map((f) => f.slice('vmlinuz-'.length))
+        .filter((v) => existsSync(join('/lib/modules', v, 'modules.dep')))
+        .sort(compareVersions)
+    : [];
+  const version = candidates.at(-1);
+  if (version === undefined) {
+    throw new LabError(
+      `kernel lab: no Debian 6.1 kernel with modules (/boot/vmlinuz-${wanted ?? '6.1*'} and ` +
+        '/lib/modules/<version>/modules.dep): run scripts/setup.sh (apt-get install linux-image-amd64)',
+    );
+  }
+  return { version, vmlinuz: join('/boot', version ? `vmlinuz-${version}` : ''), modules: join('/lib/modules', version) };
+}
+
+/** Checks every host tool the lab needs; throws one message naming all that are missing. */
+export function checkHostTools(): void {
+  const missing = [QEMU, QBOOT, '/usr/bin/busybox', '/usr/sbin/depmod', '/usr/sbin/modprobe', ...LAB_BINARIES]
+    .filter((p) => !existsSync(p))
+    .concat(commandExists('xz') ? [] : ['xz']);
+  if (missing.length > 0) {
+    throw new LabError(
+      `kernel lab: missing ${missing.join(', ')}: run scripts/setup.sh ` +
+        '(apt-get install qemu-system-x86 busybox-static bpftool iproute2 kmod xz-utils)',
+    );
+  }
+}
+
+function commandExists(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Writes atomically (temp file + rename), so parallel test files never see half a cache entry. */
+function writeAtomic(path: string, data: Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+/**
+ * The uncompressed kernel (qboot boots the ELF through its PVH entry, faster than the bzImage), extracted
+ * once from the xz stream inside vmlinuz and cached per kernel version, size and mtime.
+ */
+export function ensureVmlinux(kernel: Kernel): string {
+  const st = statSync(kernel.vmlinuz);
+  const path = join(cacheRoot(), kernel.version, `vmlinux-${st.size}-${Math.floor(st.mtimeMs)}`);
+  if (existsSync(path)) return path;
+  const image = readFileSync(kernel.vmlinuz);
+  const at = image.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]));
+  if (at < 0) throw new LabError(`kernel lab: no xz stream in ${kernel.vmlinuz} (expected CONFIG_KERNEL_XZ)`);
+  const elf = execFileSync('xz', ['-dc', '--single-stream'], {
+    input: image.subarray(at),
+    maxBuffer: 512 * 1024 * 1024,
+  });
+  if (elf.readUInt32BE(0) !== 0x7f454c46) throw new LabError(`kernel lab: ${kernel.vmlinuz} did not hold an ELF`);
+  writeAtomic(path, elf);
+  return path;
+}
+
+/** Adds a host path and every symlink on the way to it (e.g. /lib -> usr/lib), content at its real place. */
+function addHostPath(tree: CpioTree, path: string, depth = 0): void {
+  if (depth > 32) throw new LabError(`kernel lab: symlink loop at ${path}`);
+  const parts = path.split('/').filter((p) => p !== '');
+  let cur = '';
+  for (let i = 0; i < parts.length; i++) {
+    cur = `${cur}/${parts[i]}`;
+    const st = lstatSync(cur);
+    if (st.isSymbolicLink()) {
+      const target = readlinkSync(cur);
+      if (!tree.has(cur)) tree.symlink(cur, target);
+      const rest = parts.slice(i + 1).join('/');
+      addHostPath(tree, posix.join(posix.resolve(posix.dirname(cur), target), rest), depth + 1);
+      return;
+    }
+    if (i < parts.length - 1 || st.isDirectory()) tree.dir(cur);
+    else tree.file(cur, readFileSync(cur), st.mode & 0o7777);
+  }
+}
+
+/** The shared libraries of an ELF (ldd), with the dynamic loader. */
+function sharedLibraries(binary: string): string[] {
+  const out = execFileSync('ldd', [binary], { encoding: 'utf8' });
+  const libs: string[] = [];
+  for (const line of out.split('\n')) {
+    const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
+    if (m?.[1] !== undefined) libs.push(m[1]);
+  }
+  return libs;
+}
+
+/** Module files (in load order) that modprobe would insert for `names`. */
+function moduleFiles(kernel: Kernel, names: string[]): string[] {
+  const out = execFileSync('/usr/sbin/modprobe', ['-S', kernel.version, '--show-depends', '-a', ...names], {
+    encoding: 'utf8',
+  });
+  const files: string[] = [];
+  for (const line of out.split('\n')) {
+    const m = /^insmod (\S+)/.exec(line);
+    if (m?.[1] !== undefined && !files.includes(m[1])) files.push(m[1]);
+  }
+  return files;
+}
+
+const INIT = `#!/bin/sh
+# greoip kernel lab /init (test/kernel/lab.ts): set up, run /lab/script.sh, report, power off.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm /run /tmp /root
+mount -t tmpfs -o mode=0755 tmpfs /run
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mount -t bpf bpf /sys/fs/bpf
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+echo "@@GREOIP BOOT $(cut -d' ' -f1 /proc/uptime)"
+. /lab/env.sh
+for m in $LAB_LOAD_MODULES; do
+  modprobe "$m" || echo "@@GREOIP FAIL modprobe-$m modprobe $m failed"
+done
+if [ "$LAB_SHARE_HOST" = 1 ]; then
+  mkdir -p ${GUEST_HOST_ROOT}
+  mounted=0
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    if mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 host ${GUEST_HOST_ROOT} 2>/tmp/mount.err; then
+      mounted=1; break
+    fi
+    sleep 0.2
+  done
+  [ $mounted = 1 ] || echo "@@GREOIP FAIL mount-host $(tr '\\n' ' ' </tmp/mount.err)"
+fi
+ip link set lo up 2>/dev/null || /usr/sbin/ip link set lo up
+echo "@@GREOIP READY $(cut -d' ' -f1 /proc/uptime)"
+sh -c '. /lab/prelude.sh; . /lab/script.sh' </dev/null
+status=$?
+echo "@@GREOIP DONE $status $(cut -d' ' -f1 /proc/uptime)"
+sync
+poweroff -f
+`;
+
+/** Helpers every guest script can use (sourced before it). */
+const PRELUDE = `# greoip kernel lab prelude (test/kernel/lab.ts)
+# Busybox's sh runs its own applets before $PATH: these make a bare ip/tc the real iproute2.
+ip() { /usr/sbin/ip "$@"; }
+tc() { /usr/sbin/tc "$@"; }
+bpftool() { /usr/sbin/bpftool "$@"; }
+oneline() { printf '%s' "$*" | tr '\\n' ' '; }
+pass() { _n=$1; shift; echo "@@GREOIP PASS $_n $(oneline "$*")"; }
+fail() { _n=$1; shift; echo "@@GREOIP FAIL $_n $(oneline "$*")"; }
+# check NAME CMD...: PASS when CMD exits 0, else FAIL with its status and output.
+check() {
+  _n=$1; shift
+  if _out=$("$@" 2>&1); then pass "$_n"; else _s=$?; fail "$_n" "exit $_s: $_out"; fi
+}
+# expect_eq NAME EXPECTED ACTUAL
+expect_eq() {
+  if [ "$2" = "$3" ]; then pass "$1" "$3"; else fail "$1" "expected '$2' got '$3'"; fi
+}
+`;
+
+interface BaseImage {
+  path: string;
+  kernel: Kernel;
+}
+
+/**
+ * The cached base initramfs: busybox and its applet links, iproute2's ip and tc, bpftool, the host's
+ * node's libraries (so /host/<node> runs), the lab modules with depmod's index, /init and the prelude.
+ * Cached under a hash of its whole content.
+ */
+export function ensureInitramfs(kernel: Kernel): string {
+  checkHostTools();
+  const tree = new CpioTree();
+  for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'root', 'etc', 'lab', 'host', 'mnt', 'var']) tree.dir(d);
+  tree.charDevice('dev/console', 5, 1);
+  tree.charDevice('dev/null', 1, 3, 0o666);
+  tree.file('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n');
+  tree.file('etc/group', 'root:x:0:\n');
+  tree.symlink('var/run', '../run');
+
+  const binaries = [...LAB_BINARIES];
+  const libraries = new Set<string>();
+  for (const b of binaries) for (const l of sharedLibraries(b)) libraries.add(l);
+  // The host's node and the project's addon run from /host: their libraries must be here.
+  for (const l of sharedLibraries(process.execPath)) libraries.add(l);
+  for (const p of [...binaries, ...libraries]) addHostPath(tree, p);
+
+  addHostPath(tree, '/usr/bin/busybox');
+  const applets = execFileSync('/usr/bin/busybox', ['--list-full'], { encoding: 'utf8' }).split('\n');
+  for (const applet of applets) {
+    if (applet === '' || /(^|\/)(ip|tc|bpftool)$/.test(applet)) continue;
+    const at = posix.join(tree.resolveDir(posix.dirname(`/${applet}`)), posix.basename(applet));
+    if (!tree.has(at)) tree.symlink(at, '/usr/bin/busybox');
+  }
+  // Busybox sh: /bin/sh must exist for #! lines even if busybox lists it elsewhere.
+  const sh = posix.join(tree.resolveDir('/bin'), 'sh');
+  if (!tree.has(sh)) tree.symlink(sh, '/usr/bin/busybox');
+
+  // Modules, with an index made by depmod over exactly these files.
+  const modules = moduleFiles(kernel, LAB_MODULES);
+  addHostPath(tree, kernel.modules.replace(/\/$/, ''));
+  const modDir = tree.resolveDir(kernel.modules);
+  const moduleData = new Map<string, Buffer>();
+  for (const m of modules) {
+    const rel = posix.relative(kernel.modules, m);
+    moduleData.set(rel, readFileSync(m));
+  }
+  const depmodInputs = ['modules.builtin', 'modules.builtin.modinfo', 'modules.order'].filter((f) =>
+    existsSync(join(kernel.modules, f)),
+  );
+  const inputHash = createHash('sha256');
+  for (const [rel, data] of [...moduleData].sort(([a], [b]) => (a < b ? -1 : 1))) inputHash.update(rel).update(data);
+  for (const f of depmodInputs) inputHash.update(f).update(readFileSync(join(kernel.modules, f)));
+  for (const [rel, data] of moduleData) tree.file(posix.join(modDir, rel), data);
+  for (const f of depmodInputs) tree.file(posix.join(modDir, f), readFileSync(join(kernel.modules, f)));
+
+  tree.file('init', INIT, 0o755);
+  tree.file('lab/prelude.sh', PRELUDE);
+
+  // Hash before depmod: depmod's output is a function of the modules and builtin lists hashed above.
+  const key = createHash('sha256').update(tree.hash()).update(inputHash.digest()).digest('hex').slice(0, 16);
+  const path = join(cacheRoot(), kernel.version, `initramfs-${key}.cpio.gz`);
+  if (existsSync(path)) return path;
+
+  const root = mkdtempSync(join(tmpdir(), 'greoip-depmod-'));
+  try {
+    const dir = join(root, 'lib', 'modules', kernel.version);
+    for (const [rel, data] of moduleData) {
+      mkdirSync(dirname(join(dir, rel)), { recursive: true });
+      writeFileSync(join(dir, rel), data);
+    }
+    for (const f of depmodInputs) writeFileSync(join(dir, f), readFileSync(join(kernel.modules, f)));
+    execFileSync('/usr/sbin/depmod', ['-b', root, kernel.version], { stdio: ['ignore', 'ignore', 'pipe'] });
+    for (const f of readdirSync(dir)) {
+      if (f.startsWith('modules.') && statSync(join(dir, f)).isFile()) {
+        tree.file(posix.join(modDir, f), readFileSync(join(dir, f)));
+      }
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  writeAtomic(path, tree.cpioGz());
+  return path;
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Parses the PASS/FAIL markers out of console output. */
+export function parseMarkers(output: string): { results: GuestResult[]; done: number | undefined } {
+  const results: GuestResult[] = [];
+  let done: number | undefined;
+  for (const raw of output.split('\n')) {
+    const at = raw.indexOf('@@GREOIP ');
+    if (at < 0) continue;
+    const line = raw.slice(at + '@@GREOIP '.length).trimEnd();
+    const m = /^(PASS|FAIL|DONE) (\S+)(?: (.*))?$/.exec(line);
+    if (m === null) continue;
+    if (m[1] === 'DONE') done = Number(m[2]);
+    else results.push({ name: m[2]!, ok: m[1] === 'PASS', detail: m[3] ?? '' });
+  }
+  return { results, done };
+}
+
+function tail(text: string, lines: number): string {
+  return text.split('\n').slice(-lines).join('\n');
+}
+
+/**
+ * Boots the lab kernel, runs `script` as root in the guest's initial namespace and resolves with the
+ * markers it printed. Rejects (LabError) when a tool is missing, the guest did not reach DONE before the
+ * timeout, or qemu failed; the message carries the end of the console output.
+ */
+export async function runInGuest(options: RunOptions): Promise<RunResult> {
+  checkHostTools();
+  const kernel = findKernel();
+  const vmlinux = ensureVmlinux(kernel);
+  const base = ensureInitramfs(kernel);
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const share = options.shareHost === true;
+
+  const extra = new CpioTree();
+  const load = LAB_MODULES.filter((m) => !SHARE_MODULES.includes(m) && m !== 'virtio_net');
+  if (share) load.push(...SHARE_MODULES);
+  extra.file(
+    'lab/env.sh',
+    `LAB_SHARE_HOST=${share ? 1 : 0}\nLAB_LOAD_MODULES=${shellQuote(load.join(' '))}\n` +
+      `LAB_KERNEL=${shellQuote(kernel.version)}\nexport LAB_SHARE_HOST LAB_KERNEL\n`,
+  );
+  extra.file('lab/script.sh', options.script, 0o755);
+  for (const [path, content] of Object.entries(options.files ?? {})) {
+    const text = typeof content === 'string' ? content : Buffer.from(content).toString('latin1');
+    extra.file(path, content, text.startsWith('#!') ? 0o755 : 0o644);
+  }
+  const work = mkdtempSync(join(tmpdir(), 'greoip-lab-'));
+  const initrd = join(work, 'initrd.cpio.gz');
+  writeFileSync(initrd, Buffer.concat([readFileSync(base), extra.cpioGz()]));
+
+  const args = [
+    '-accel',
+    'tcg',
+    '-cpu',
+    'max',
+    '-m',
+    String(options.memoryMiB ?? 1024),
+    '-smp',
+    '1',
+    '-nographic',
+    '-nic',
+    'none',
+    '-no-reboot',
+    '-bios',
+    QBOOT,
+    '-kernel',
+    vmlinux,
+    '-initrd',
+    initrd,
+    '-append',
+    `console=ttyS0 panic=-1 rdinit=/init quiet${options.append ? ` ${options.append}` : ''}`,
+  ];
+  if (share) args.push('-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on');
+
+  const started = Date.now();
+  let bootMs: number | undefined;
+  let output = '';
+  try {
+    const { code, signal, timedOut } = await new Promise<{
+      code: number | null;
+      signal: NodeJS.Signals | null;
+      timedOut: boolean;
+    }>((resolvePromise, reject) => {
+      const qemu = spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        qemu.kill('SIGKILL');
+      }, timeoutMs);
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString('latin1');
+        if (bootMs === undefined && output.includes('@@GREOIP BOOT')) bootMs = Date.now() - started;
+      };
+      qemu.stdout.on('data', onData);
+      qemu.stderr.on('data', onData);
+      qemu.on('error', (e) => {
+        clearTimeout(timer);
+        reject(new LabError(`kernel lab: cannot start ${QEMU}: ${e.message}`));
+      });
+      qemu.on('close', (c, s) => {
+        clearTimeout(timer);
+        resolvePromise({ code: c, signal: s, timedOut });
+      });
+    });
+    output = output.replace(/\r/g, '');
+    const durationMs = Date.now() - started;
+    const { results, done } = parseMarkers(output);
+    if (done === undefined) {
+      const why = timedOut
+        ? `timed out after ${timeoutMs} ms`
+        : `qemu exited (code ${code}, signal ${signal}) before the guest printed DONE`;
+      throw new LabError(`kernel lab: ${why}; console output ends with:\n${tail(output, 60)}`);
+    }
+    return { output, results, durationMs, bootMs, scriptStatus: done };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The userland keepalive reflector live: a keepalive peer written with scapy
+ * in one namespace, `gre-keepalive run` in the other, no gre device anywhere
+ * and accept_local off. The peer must capture exactly the expected replies,
+ * and nothing for the open-relay, forged-source or (strict) NAT requests.
+ */
+import { spawn } from 'node:child_process';
+import test, { type ExecutionContext } from 'ava';
+import { ip } from '../../src/demo/netns.ts';
+import * as ipv4 from '../../src/wire/checksum.ts';
+import { setChecksum } from '../../src/wire/ipv4.ts';
+import { REPO_DIR } from '../helpers.ts';
+import { createLab, requireRoot, run, sleep, waitFor } from './harness.ts';
+
+const PEER = `${REPO_DIR}test/live/fixtures/keepalive_peer.py`;
+const GRE_KEEPALIVE = `${REPO_DIR}dist/cli/gre-keepalive.js`;
+const THIRD_PARTY = '203.0.113.77';
+
+/**
+ * Linux fills in a zero IPv4 identification on IP_HDRINCL sends (and the
+ * header checksum with it); keepalive requests carry id 0. Everything else
+ * must be the inner packet byte for byte: this puts id 0 back, after checking
+ * that the kernel's checksum is valid.
+ */
+function normalize(t: ExecutionContext, hex: string): string {
+  const b = Buffer.from(hex, 'hex');
+  if (b[0]! >> 4 !== 4) return hex;
+  t.is(ipv4.internetChecksum(b, 0, (b[0]! & 0x0f) * 4), 0, `reply header checksum valid: ${hex}`);
+  b.writeUInt16BE(0, 4);
+  setChecksum(b, 0);
+  return b.toString('hex');
+}
+
+interface PeerResult {
+  sent: Record<string, string>;
+  received: string[];
+}
+
+async function exchange(
+  t: ExecutionContext,
+  policy: string,
+): Promise<{ result: PeerResult; counters: string }> {
+  const lab = createLab(t, `rf${policy}`);
+  const { a, b } = lab.pair;
+  // Any packet B sends, to any address, would cross the veth to A and be seen.
+  ip(['route', 'add', 'default', 'via', a.v4], b.netns);
+  ip(['-6', 'route', 'add', 'default', 'via', a.v6], b.netns);
+  t.is(run(lab, b.netns, ['sysctl', '-n', 'net.ipv4.conf.all.accept_local']).stdout.trim(), '0');
+  t.is(run(lab, b.netns, ['sysctl', '-n', `net.ipv4.conf.${b.dev}.accept_local`]).stdout.trim(), '0');
+  t.is(ip(['-o', 'link', 'show', 'type', 'gre'], b.netns), '', 'no gre device in the reflector namespace');
+  const reflector = spawn(
+    '/usr/sbin/ip',
+    [
+      'netns',
+      'exec',
+      b.netns,
+      process.execPath,
+      GRE_KEEPALIVE,
+      'run',
+      '--policy',
+      policy,
+      '--interval',
+      '0',
+      '--json',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let stdout = '';
+  let stderr = '';
+  reflector.stdout.on('data', (c: Buffer) => (stdout += c));
+  reflector.stderr.on('data', (c: Buffer) => (stderr += c));
+  t.teardown(() => reflector.kill('SIGKILL'));
+  await waitFor('the reflector to start', () => stderr.includes('answering keepalives'));
+  await sleep(200);
+  const peer = run(lab, a.netns, ['/usr/bin/python3', PEER, a.v4, b.v4, a.v6, b.v6, a.dev, THIRD_PARTY]);
+  t.is(peer.status, 0, peer.stderr);
+  reflector.kill('SIGTERM');
+  await new Promise((resolve) => reflector.once('close', resolve));
+  return { result: JSON.parse(peer.stdout) as PeerResult, counters: stdout };
+}
+
+test.serial(
+  'strict: every valid request answered with exactly its inner packet; NAT, relay and forged requests get nothing',
+  async (t) => {
+    requireRoot(t);
+    const { result, counters } = await exchange(t, 'strict');
+    const expected = ['cisco', 'huawei', 'keyed', 'mikrotik6', 'gre6_proto0'].map((k) => result.sent[k]!);
+    t.deepEqual(result.received.map((r) => normalize(t, r)).sort(), [...expected].sort());
+    const final = JSON.parse(counters.trim().split('\n').at(-1)!) as {
+      repliesSent: number;
+      verdicts: Record<string, number>;
+    };
+    t.is(final.repliesSent, 5);
+    t.is(final.verdicts.third_party, 2, 'the NAT request (strict) and the open-relay attempt');
+    t.is(final.verdicts.forged_source, 1);
+  },
+);
+
+test.serial(
+  'nat: the private inner destination is rewritten to the peer; the relay and forged requests still get nothing',
+  async (t) => {
+    requireRoot(t);
+    const { result } = await exchange(t, 'nat');
+    // The NAT reply is the request's inner packet with its destination set to the outer source, checksum fixed.
+    const natExpected = Buffer.from(result.sent.nat_private!, 'hex');
+    natExpected.set([192, 0, 2, 1], 16);
+    natExpected.writeUInt16BE(0, 10);
+    setChecksum(natExpected, 0);
+    const expected = ['cisco', 'huawei', 'keyed', 'mikrotik6', 'gre6_proto0'].map((k) => result.sent[k]!);
+    expected.push(natExpected.toString('hex'));
+    t.deepEqual(result.received.map((r) => normalize(t, r)).sort(), expected.sort());
+    t.false(
+      result.received.some((r) => r.includes('cb00714d')),
+      `nothing for ${THIRD_PARTY}`,
+    );
+  },
+);
