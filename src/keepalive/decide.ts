@@ -77,13 +77,13 @@ export function decide(
   out.rewritten = false;
   out.replyLength = 0;
   out.outerOffset = -1;
-  let at = offset;
-  if (layout === 'outer-l2') {
-    at = skipEthernet(buf, offset, end);
-    if (at < 0) return (out.verdict = Verdict.NOT_GRE);
-  }
-  if (layout === 'inner-l3') return (out.verdict = decideInner(buf, at, end, policy, out));
-  return (out.verdict = decideOuter(buf, at, end, policy, out));
+  const at = layout === 'outer-l2' ? skipEthernet(buf, offset, end) : offset;
+  let verdict: Verdict;
+  if (at < 0) verdict = Verdict.NOT_GRE;
+  else if (layout === 'inner-l3') verdict = decideInner(buf, at, end, policy, out);
+  else verdict = decideOuter(buf, at, end, policy, out);
+  out.verdict = verdict;
+  return verdict;
 }
 
 /** Start of the IP header after Ethernet and up to two VLAN tags, or -1 when not IP. */
