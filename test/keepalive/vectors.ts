@@ -3,6 +3,7 @@
  * and through every BPF program, which must agree on verdict and reply bytes.
  * Expected replies are built with the packet builders, never by the core.
  */
+import { Verdict } from '../../src/keepalive/index.ts';
 import * as build from '../../src/wire/build.ts';
 import { EtherType } from '../../src/wire/ethernet.ts';
 import { GreProto, setChecksum as greSetChecksum } from '../../src/wire/gre.ts';
@@ -26,17 +27,8 @@ export interface Vector {
   expect: { verdict: number; replyHex?: string };
 }
 
-const V = {
-  REPLY: 0,
-  NOT_GRE: 1,
-  NOT_KEEPALIVE: 2,
-  MALFORMED: 3,
-  FRAGMENT: 4,
-  PEER_NOT_ALLOWED: 5,
-  FORGED_SOURCE: 6,
-  THIRD_PARTY: 7,
-  TOO_LARGE: 8,
-};
+// The verdict numbers are the specification's (docs/keepalive.md), shared with bpf/include/keepalive.h.
+const V = Verdict;
 
 const A = p4('192.0.2.1')!; // the router asking
 const B = p4('198.51.100.2')!; // us
