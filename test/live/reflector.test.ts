@@ -117,3 +117,41 @@ test.serial(
     );
   },
 );
+
+test.serial(
+  'underlay XDP program on the veth: the same exact replies, nothing for relay, forged or strict-NAT requests',
+  async (t) => {
+    requireRoot(t);
+    const lab = createLab(t, 'rfxdp');
+    const { a, b } = lab.pair;
+    ip(['route', 'add', 'default', 'via', a.v4], b.netns);
+    ip(['-6', 'route', 'add', 'default', 'via', a.v6], b.netns);
+    t.is(run(lab, b.netns, ['sysctl', '-n', 'net.ipv4.conf.all.accept_local']).stdout.trim(), '0');
+    // Native XDP on B's veth; XDP_TX frames reach A's veth only when it runs an XDP program too.
+    ip(
+      [
+        'link',
+        'set',
+        'dev',
+        b.dev,
+        'xdpdrv',
+        'object',
+        `${REPO_DIR}build/keepalive_underlay.o`,
+        'section',
+        'prog',
+      ],
+      b.netns,
+    );
+    ip(
+      ['link', 'set', 'dev', a.dev, 'xdpdrv', 'object', `${REPO_DIR}build/xdp_pass.o`, 'section', 'prog'],
+      a.netns,
+    );
+    t.regex(ip(['-d', 'link', 'show', 'dev', b.dev], b.netns), /xdp/);
+    const peer = run(lab, a.netns, ['/usr/bin/python3', PEER, a.v4, b.v4, a.v6, b.v6, a.dev, THIRD_PARTY]);
+    t.is(peer.status, 0, peer.stderr);
+    const result = JSON.parse(peer.stdout) as PeerResult;
+    // XDP_TX sends the inner packet as it is: no kernel rewrite of the identification.
+    const expected = ['cisco', 'huawei', 'keyed', 'mikrotik6', 'gre6_proto0'].map((k) => result.sent[k]!);
+    t.deepEqual([...result.received].sort(), expected.sort());
+  },
+);
