@@ -12,6 +12,18 @@ APT_PACKAGES=(
   iputils-ping  # ping through the tunnels
   iperf3        # TCP through the tunnels
   g++ make python3 # build the native addon (node-gyp)
+  # test/kernel: Debian's own 6.1 kernel booted under qemu (TCG) with a busybox initramfs, because the
+  # host kernel may lack gre/ip6gre and loadable modules (../shared/KERNEL-LAB.md)
+  qemu-system-x86      # qemu-system-x86_64 and qboot.rom
+  linux-image-amd64    # /boot/vmlinuz-6.1* and its modules
+  linux-headers-amd64  # out-of-tree modules (kmod/) build against it
+  busybox-static       # the guest's userland
+  kmod                 # modprobe --show-depends and depmod for the initramfs
+  xz-utils             # unpacks the kernel image once
+  bpftool              # in the guest: maps and program ids of the attached BPF programs
+  # bpf/: the eBPF programs (npm run build:bpf); test/bpf/ loads and test-runs them with bpftool (above)
+  clang llvm           # clang -target bpf
+  libbpf-dev           # bpf/bpf_helpers.h, bpf_endian.h
 )
 
 missing=()

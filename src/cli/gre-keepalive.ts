@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { VERSION } from '../version.ts';
 import { runCli } from './errors.ts';
-import { registerKeepaliveCommands } from './keepalive.ts';
+import { registerBpfCommands, registerKeepaliveCommands } from './keepalive.ts';
 
 const program = new Command('gre-keepalive')
   .description(
@@ -13,6 +13,7 @@ const program = new Command('gre-keepalive')
   .showHelpAfterError('(run with --help for usage)')
   .configureOutput({ outputError: (str, write) => write(`gre-keepalive: ${str.replace(/^error: /, '')}`) });
 registerKeepaliveCommands(program);
+registerBpfCommands(program);
 program
   .command('version')
   .description('print the version')

@@ -304,3 +304,178 @@ export const VECTORS: Vector[] = [
     V.NOT_GRE,
   ),
 ];
+
+// ---------------------------------------------------------------------------------------------------
+// Added with the eBPF programs (bpf/, test/bpf/): edge cases of the parsers both engines implement —
+// IPv4 option walking, IPv6 extension chains, GRE bits, VLAN stacks, family mismatches, the inner-l3
+// policy (nat rewrite, allow-list on the inner destination) and LPM prefixes. Append-only block.
+// ---------------------------------------------------------------------------------------------------
+
+/** An IPv4 packet (protocol 47) whose payload is given as raw bytes: GRE headers the builder will not make. */
+function rawGre4(
+  src: number,
+  dst: number,
+  greBytes: string,
+  payload: Uint8Array = new Uint8Array(0),
+): Uint8Array {
+  return build.ipv4Packet({ src, dst, ttl: 255 }, 47, Buffer.concat([Buffer.from(greBytes, 'hex'), payload]));
+}
+
+/** Ethernet with three VLAN tags (the builder stops at two). */
+function eth3Tags(ip: Uint8Array): Uint8Array {
+  const head = Buffer.from('020000000002020000000001' + '8100000a' + '81000014' + '8100001e' + '0800', 'hex');
+  return Buffer.concat([head, ip]);
+}
+
+const innerWithOptions = (options: string) =>
+  build.ipv4Packet(
+    { src: B, dst: A, ttl: 255, options: Buffer.from(options, 'hex') },
+    47,
+    build.grePayload({ protocol: GreProto.KEEPALIVE }, new Uint8Array(0)),
+  );
+const inner6Fragment = inner6(B6, A6, GreProto.IPV6, [
+  { type: 44, body: fragmentBody(0, true, 9), reserved: 0 },
+]);
+const authHeader = { type: 51, body: new Uint8Array(10), reserved: 0 };
+const bothTunnelAddresses4 = { local: '198.51.100.2', remote: '192.0.2.1' };
+const bothTunnelAddresses6 = { local: '2001:db8::2', remote: '2001:db8::1' };
+const inner4Gre6Proto = inner4(B, A, { protocol: GreProto.IPV6 });
+
+VECTORS.push(
+  reply(
+    'outer ipv4 option with a length (router alert)',
+    'outer-l3',
+    outer4(cisco, { options: Buffer.from('94040000', 'hex') }),
+    cisco,
+  ),
+  ignored(
+    'outer ipv4 option with length 0',
+    'outer-l3',
+    outer4(cisco, { options: Buffer.from('07000000', 'hex') }),
+    V.MALFORMED,
+  ),
+  ignored(
+    'inner ipv4 option running past its header',
+    'outer-l3',
+    outer4(innerWithOptions('01440800')),
+    V.MALFORMED,
+  ),
+  reply(
+    'inner ipv4 options (nop, nop, end)',
+    'outer-l3',
+    outer4(innerWithOptions('01010000')),
+    innerWithOptions('01010000'),
+  ),
+  ignored('ipv6 hop-by-hop options not first', 'outer-l3', outer6(inner6(), [dstOpts, hbh]), V.MALFORMED),
+  reply(
+    'gre6 atomic fragment (offset 0, no more fragments)',
+    'outer-l3',
+    outer6(inner6(), [{ type: 44, body: fragmentBody(0, false, 7), reserved: 0 }]),
+    inner6(),
+  ),
+  ignored('gre6 inner fragment', 'outer-l3', outer6(inner6Fragment), V.FRAGMENT),
+  reply('gre6 with an authentication header', 'outer-l3', outer6(inner6(), [authHeader]), inner6()),
+  ignored('outer gre with the routing bit', 'outer-l3', rawGre4(A, B, '40000800', cisco), V.NOT_KEEPALIVE),
+  ignored(
+    'outer gre version 1 (pptp) with protocol 0x0800',
+    'outer-l3',
+    rawGre4(A, B, '00010800', cisco),
+    V.NOT_KEEPALIVE,
+  ),
+  ignored('inner gre version 1', 'outer-l3', outer4(rawGre4(B, A, '00010000')), V.NOT_KEEPALIVE),
+  ignored('inner gre truncated', 'outer-l3', outer4(rawGre4(B, A, '0000')), V.MALFORMED),
+  ignored(
+    'inner gre with a key, truncated',
+    'outer-l3',
+    outer4(rawGre4(B, A, '20000000' + '0000')),
+    V.MALFORMED,
+  ),
+  ignored(
+    'ipv6 keepalive inside ipv4 gre (0x86dd): the families differ',
+    'outer-l3',
+    outer4(inner6(), {}, { protocol: GreProto.IPV6 }),
+    V.MALFORMED,
+  ),
+  ignored(
+    'ipv4 keepalive inside gre6 (0x0800): the families differ',
+    'outer-l3',
+    build.ipv6Packet(
+      { src: A6, dst: B6, hopLimit: 255 },
+      47,
+      build.grePayload({ protocol: GreProto.IPV4 }, cisco),
+    ),
+    V.MALFORMED,
+  ),
+  reply(
+    'gre6 behind one 802.1Q tag',
+    'outer-l2',
+    eth(build.greKeepaliveRequest6(A6, B6), EtherType.IPV6, [[EtherType.VLAN, 7]]),
+    inner6(),
+  ),
+  ignored('three vlan tags', 'outer-l2', eth3Tags(build.greKeepaliveRequest4(A, B)), V.NOT_GRE),
+  reply(
+    'inner-l3 nat: private destination rewritten to the configured remote',
+    'inner-l3',
+    natInner,
+    natExpected,
+    { mode: 'nat', ...bothTunnelAddresses4 },
+  ),
+  ignored(
+    'inner-l3 strict: private destination refused',
+    'inner-l3',
+    natInner,
+    V.THIRD_PARTY,
+    bothTunnelAddresses4,
+  ),
+  reply('inner-l3 nat gre6: ULA destination rewritten', 'inner-l3', natInner6, inner6(), {
+    mode: 'nat',
+    ...bothTunnelAddresses6,
+  }),
+  ignored('inner-l3: peer (inner destination) not in the allow-list', 'inner-l3', cisco, V.PEER_NOT_ALLOWED, {
+    peers: ['203.0.113.0/24'],
+    ...bothTunnelAddresses4,
+  }),
+  reply('inner-l3: peer allowed by its prefix', 'inner-l3', cisco, cisco, {
+    peers: ['192.0.2.0/24'],
+    ...bothTunnelAddresses4,
+  }),
+  reply(
+    'inner-l3: ipv4 keepalive whose inner gre protocol is 0x86dd',
+    'inner-l3',
+    inner4Gre6Proto,
+    inner4Gre6Proto,
+    bothTunnelAddresses4,
+  ),
+  ignored('inner-l3: too large', 'inner-l3', inner4(B, A, {}, new Uint8Array(120)), V.TOO_LARGE),
+  ignored(
+    'inner-l3: ipv6 that is not gre',
+    'inner-l3',
+    build.ipv6Packet({ src: B6, dst: A6 }, 58, new Uint8Array(8)),
+    V.NOT_GRE,
+  ),
+  ignored(
+    'inner-l3: not ip at all',
+    'inner-l3',
+    Buffer.from('00112233445566778899aabbccddeeff', 'hex'),
+    V.NOT_GRE,
+  ),
+  reply('allow-list with a /0 prefix', 'outer-l3', build.greKeepaliveRequest4(A, B), cisco, {
+    peers: ['0.0.0.0/0'],
+  }),
+  reply(
+    'ipv6 allow-list, prefix not on a byte boundary',
+    'outer-l3',
+    build.greKeepaliveRequest6(A6, B6),
+    inner6(),
+    {
+      peers: ['2001:db8::/33'],
+    },
+  ),
+  ignored(
+    'ipv6 allow-list, a near miss',
+    'outer-l3',
+    build.greKeepaliveRequest6(A6, B6),
+    V.PEER_NOT_ALLOWED,
+    { peers: ['2001:db8::100/120', '192.0.2.1'] },
+  ),
+);

@@ -34,7 +34,9 @@ export class CpioTree {
 
   /** Follows symlinks already in the tree for every directory component (used to place files). */
   resolveDir(path: string): string {
-    let parts = clean(path).split('/').filter((p) => p !== '');
+    let parts = clean(path)
+      .split('/')
+      .filter((p) => p !== '');
     for (let hops = 0, i = 0; i < parts.length; i++) {
       const prefix = parts.slice(0, i + 1).join('/');
       const e = this.#entries.get(prefix);
@@ -77,7 +79,12 @@ export class CpioTree {
   charDevice(path: string, major: number, minor: number, mode = 0o600): void {
     const p = clean(path);
     this.#parents(p);
-    this.#entries.set(p, { mode: S_IFCHR | mode, data: new Uint8Array(0), rdevMajor: major, rdevMinor: minor });
+    this.#entries.set(p, {
+      mode: S_IFCHR | mode,
+      data: new Uint8Array(0),
+      rdevMajor: major,
+      rdevMinor: minor,
+    });
   }
 
   #parents(p: string): void {

@@ -7,14 +7,26 @@
  *
  * Markers the guest prints (one line each; names have no spaces):
  *   @@GREOIP BOOT <uptime>          the init script started
+ *   @@GREOIP READY <uptime>         modules loaded, host mounted: the script starts
  *   @@GREOIP PASS <name> [detail]   a check passed (detail: data the host may compare, e.g. packet hex)
  *   @@GREOIP FAIL <name> <detail>   a check failed
- *   @@GREOIP DONE <status>          the script ended with <status>; the guest powers off next
+ *   @@GREOIP DONE <status> <uptime> the script ended with <status>; the guest powers off next
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { lstatSync, readlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, posix, resolve } from 'node:path';
 import { CpioTree } from './cpio.ts';
@@ -123,7 +135,7 @@ export function findKernel(): Kernel {
         '/lib/modules/<version>/modules.dep): run scripts/setup.sh (apt-get install linux-image-amd64)',
     );
   }
-  return { version, vmlinuz: join('/boot', version ? `vmlinuz-${version}` : ''), modules: join('/lib/modules', version) };
+  return { version, vmlinuz: join('/boot', `vmlinuz-${version}`), modules: join('/lib/modules', version) };
 }
 
 /** Checks every host tool the lab needs; throws one message naming all that are missing. */
@@ -171,7 +183,8 @@ export function ensureVmlinux(kernel: Kernel): string {
     input: image.subarray(at),
     maxBuffer: 512 * 1024 * 1024,
   });
-  if (elf.readUInt32BE(0) !== 0x7f454c46) throw new LabError(`kernel lab: ${kernel.vmlinuz} did not hold an ELF`);
+  if (elf.readUInt32BE(0) !== 0x7f454c46)
+    throw new LabError(`kernel lab: ${kernel.vmlinuz} did not hold an ELF`);
   writeAtomic(path, elf);
   return path;
 }
@@ -233,7 +246,7 @@ mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t bpf bpf /sys/fs/bpf
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 echo "@@GREOIP BOOT $(cut -d' ' -f1 /proc/uptime)"
-. /lab/env.sh
+[ -f /lab/env.sh ] && . /lab/env.sh
 for m in $LAB_LOAD_MODULES; do
   modprobe "$m" || echo "@@GREOIP FAIL modprobe-$m modprobe $m failed"
 done
@@ -250,8 +263,14 @@ if [ "$LAB_SHARE_HOST" = 1 ]; then
 fi
 ip link set lo up 2>/dev/null || /usr/sbin/ip link set lo up
 echo "@@GREOIP READY $(cut -d' ' -f1 /proc/uptime)"
-sh -c '. /lab/prelude.sh; . /lab/script.sh' </dev/null
-status=$?
+if [ -f /lab/script.sh ]; then
+  sh -c '. /lab/prelude.sh; . /lab/script.sh' </dev/null
+  status=$?
+else
+  # Booted by hand with the base initramfs alone: a shell on the console.
+  sh </dev/console >/dev/console 2>&1
+  status=$?
+fi
 echo "@@GREOIP DONE $status $(cut -d' ' -f1 /proc/uptime)"
 sync
 poweroff -f
@@ -277,11 +296,6 @@ expect_eq() {
 }
 `;
 
-interface BaseImage {
-  path: string;
-  kernel: Kernel;
-}
-
 /**
  * The cached base initramfs: busybox and its applet links, iproute2's ip and tc, bpftool, the host's
  * node's libraries (so /host/<node> runs), the lab modules with depmod's index, /init and the prelude.
@@ -290,7 +304,8 @@ interface BaseImage {
 export function ensureInitramfs(kernel: Kernel): string {
   checkHostTools();
   const tree = new CpioTree();
-  for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'root', 'etc', 'lab', 'host', 'mnt', 'var']) tree.dir(d);
+  for (const d of ['proc', 'sys', 'dev', 'run', 'tmp', 'root', 'etc', 'lab', 'host', 'mnt', 'var'])
+    tree.dir(d);
   tree.charDevice('dev/console', 5, 1);
   tree.charDevice('dev/null', 1, 3, 0o666);
   tree.file('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n');
@@ -301,7 +316,11 @@ export function ensureInitramfs(kernel: Kernel): string {
   const libraries = new Set<string>();
   for (const b of binaries) for (const l of sharedLibraries(b)) libraries.add(l);
   // The host's node and the project's addon run from /host: their libraries must be here.
-  for (const l of sharedLibraries(process.execPath)) libraries.add(l);
+  try {
+    for (const l of sharedLibraries(process.execPath)) libraries.add(l);
+  } catch {
+    // a static node needs none
+  }
   for (const p of [...binaries, ...libraries]) addHostPath(tree, p);
 
   addHostPath(tree, '/usr/bin/busybox');
@@ -328,7 +347,8 @@ export function ensureInitramfs(kernel: Kernel): string {
     existsSync(join(kernel.modules, f)),
   );
   const inputHash = createHash('sha256');
-  for (const [rel, data] of [...moduleData].sort(([a], [b]) => (a < b ? -1 : 1))) inputHash.update(rel).update(data);
+  for (const [rel, data] of [...moduleData].sort(([a], [b]) => (a < b ? -1 : 1)))
+    inputHash.update(rel).update(data);
   for (const f of depmodInputs) inputHash.update(f).update(readFileSync(join(kernel.modules, f)));
   for (const [rel, data] of moduleData) tree.file(posix.join(modDir, rel), data);
   for (const f of depmodInputs) tree.file(posix.join(modDir, f), readFileSync(join(kernel.modules, f)));
@@ -359,6 +379,13 @@ export function ensureInitramfs(kernel: Kernel): string {
     rmSync(root, { recursive: true, force: true });
   }
   writeAtomic(path, tree.cpioGz());
+  // Older images (another init script or package version) go after an hour unused by a new build.
+  for (const f of readdirSync(dirname(path))) {
+    const p = join(dirname(path), f);
+    if (/^initramfs-.*\.cpio\.gz$/.test(f) && p !== path && Date.now() - statSync(p).mtimeMs > 3_600_000) {
+      rmSync(p, { force: true });
+    }
+  }
   return path;
 }
 
@@ -386,17 +413,24 @@ function tail(text: string, lines: number): string {
   return text.split('\n').slice(-lines).join('\n');
 }
 
+export interface Boot {
+  /** qemu-system-x86_64 */
+  command: string;
+  args: string[];
+  kernel: Kernel;
+  /** Removes the per-boot initramfs. */
+  cleanup(): void;
+}
+
 /**
- * Boots the lab kernel, runs `script` as root in the guest's initial namespace and resolves with the
- * markers it printed. Rejects (LabError) when a tool is missing, the guest did not reach DONE before the
- * timeout, or qemu failed; the message carries the end of the console output.
+ * Everything but the run: the cached kernel and base initramfs, a per-boot initramfs with the script
+ * and files appended (the kernel unpacks concatenated cpio archives in order), and qemu's arguments.
  */
-export async function runInGuest(options: RunOptions): Promise<RunResult> {
+export function prepareBoot(options: Omit<RunOptions, 'timeoutMs'>): Boot {
   checkHostTools();
   const kernel = findKernel();
   const vmlinux = ensureVmlinux(kernel);
   const base = ensureInitramfs(kernel);
-  const timeoutMs = options.timeoutMs ?? 120_000;
   const share = options.shareHost === true;
 
   const extra = new CpioTree();
@@ -439,7 +473,18 @@ export async function runInGuest(options: RunOptions): Promise<RunResult> {
     `console=ttyS0 panic=-1 rdinit=/init quiet${options.append ? ` ${options.append}` : ''}`,
   ];
   if (share) args.push('-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on');
+  return { command: QEMU, args, kernel, cleanup: () => rmSync(work, { recursive: true, force: true }) };
+}
 
+/**
+ * Boots the lab kernel, runs `script` as root in the guest's initial namespace and resolves with the
+ * markers it printed. Rejects (LabError) when a tool is missing, the guest did not reach DONE before the
+ * timeout, or qemu failed; the message carries the end of the console output.
+ */
+export async function runInGuest(options: RunOptions): Promise<RunResult> {
+  const boot = prepareBoot(options);
+  const { args } = boot;
+  const timeoutMs = options.timeoutMs ?? 120_000;
   const started = Date.now();
   let bootMs: number | undefined;
   let output = '';
@@ -471,6 +516,12 @@ export async function runInGuest(options: RunOptions): Promise<RunResult> {
       });
     });
     output = output.replace(/\r/g, '');
+    // GREOIP_LAB_LOG=DIR keeps every boot's console output there (one file per boot).
+    const logDir = process.env.GREOIP_LAB_LOG;
+    if (logDir) {
+      mkdirSync(logDir, { recursive: true });
+      writeFileSync(join(logDir, `boot-${started}-${process.pid}.log`), output);
+    }
     const durationMs = Date.now() - started;
     const { results, done } = parseMarkers(output);
     if (done === undefined) {
@@ -481,6 +532,6 @@ export async function runInGuest(options: RunOptions): Promise<RunResult> {
     }
     return { output, results, durationMs, bootMs, scriptStatus: done };
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    boot.cleanup();
   }
 }

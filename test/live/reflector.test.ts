@@ -155,3 +155,45 @@ test.serial(
     t.deepEqual([...result.received].sort(), expected.sort());
   },
 );
+
+test.serial(
+  'gre-keepalive attach/status/detach drive the underlay program, with the policy in its maps',
+  async (t) => {
+    requireRoot(t);
+    const lab = createLab(t, 'rfcli');
+    const { a, b } = lab.pair;
+    const gk = (args: string[]) => run(lab, b.netns, [process.execPath, GRE_KEEPALIVE, ...args]);
+    ip(['route', 'add', 'default', 'via', a.v4], b.netns);
+    ip(['-6', 'route', 'add', 'default', 'via', a.v6], b.netns);
+    ip(
+      ['link', 'set', 'dev', a.dev, 'xdpdrv', 'object', `${REPO_DIR}build/xdp_pass.o`, 'section', 'prog'],
+      a.netns,
+    );
+
+    const wrongMode = gk(['attach', b.dev, '--mode', 'gre']);
+    t.is(wrongMode.status, 1);
+    t.regex(wrongMode.stderr, /--mode: veth-b is not a gre or ip6gre device/);
+    t.regex(gk(['attach', 'nope0']).stderr, /DEV: no network device named nope0/);
+    t.regex(gk(['detach', b.dev]).stderr, /no greoip keepalive program attached/);
+
+    // Only IPv4 peers in 192.0.2.0/25 are answered: the IPv6 requests are counted as not allowed.
+    const attached = gk(['attach', b.dev, '--peer', '192.0.2.0/25']);
+    t.is(attached.status, 0, attached.stderr);
+    t.regex(attached.stdout, /veth-b: keepalive_underlay attached \(xdp \(driver\), program id \d+\)/);
+    t.regex(gk(['attach', b.dev]).stderr, /already has a greoip keepalive program/);
+
+    const peer = run(lab, a.netns, ['/usr/bin/python3', PEER, a.v4, b.v4, a.v6, b.v6, a.dev, THIRD_PARTY]);
+    const result = JSON.parse(peer.stdout) as PeerResult;
+    t.deepEqual([...result.received].sort(), ['cisco', 'huawei', 'keyed'].map((k) => result.sent[k]!).sort());
+    const [s] = JSON.parse(gk(['status', '--json']).stdout) as {
+      dev: string;
+      counters: Record<string, number>;
+    }[];
+    t.is(s!.dev, b.dev);
+    t.like(s!.counters, { reply: 3, peer_not_allowed: 2, third_party: 2, forged_source: 1 });
+    t.regex(gk(['status']).stdout, /veth-b: keepalive_underlay \(xdp \(driver\), id \d+\): .*reply 3/);
+    t.regex(gk(['detach', b.dev]).stdout, /veth-b: keepalive_underlay detached/);
+    t.notRegex(ip(['-d', 'link', 'show', 'dev', b.dev], b.netns), /prog\/xdp/);
+    t.regex(gk(['status']).stdout, /no greoip keepalive program attached/);
+  },
+);

@@ -1,0 +1,121 @@
+/**
+ * The kernel lab itself (lab.ts): Debian's 6.1 kernel boots under qemu TCG, runs guest/lab.sh and
+ * reports: two namespaces joined by a veth, real gre (gk4) and ip6gre (gk6) tunnels between them,
+ * accept_local 0 read back on every interface, ping over both tunnels. One boot for the whole file.
+ * A missing kernel, qemu or tool fails these tests (CI installs them through scripts/setup.sh).
+ */
+import { readFileSync } from 'node:fs';
+import test from 'ava';
+import { CpioTree } from './cpio.ts';
+import { findKernel, type GuestResult, LabError, parseMarkers, type RunResult, runInGuest } from './lab.ts';
+
+const GUEST = new URL('./guest/', import.meta.url);
+
+let boot: Promise<RunResult> | undefined;
+function guest(): Promise<RunResult> {
+  boot ??= runInGuest({
+    script: readFileSync(new URL('lab.sh', GUEST), 'utf8'),
+    files: { '/lab/topology.sh': readFileSync(new URL('topology.sh', GUEST), 'utf8') },
+    timeoutMs: 120_000,
+  });
+  return boot;
+}
+
+function byName(r: RunResult, name: string): GuestResult | undefined {
+  return r.results.find((x) => x.name === name);
+}
+
+test('boots Debian 6.1 under TCG and reports markers, failures and the script status', async (t) => {
+  const r = await guest();
+  t.log(`init after ${r.bootMs} ms, whole boot ${r.durationMs} ms`);
+  t.regex(byName(r, 'kernel')?.detail ?? '', /^6\.1\./);
+  t.true(byName(r, 'kernel-6.1')?.ok);
+  t.deepEqual(byName(r, 'selftest-fail'), {
+    name: 'selftest-fail',
+    ok: false,
+    detail: 'a deliberate failure',
+  });
+  t.is(r.scriptStatus, 7, 'the status of `exit 7` at the end of the script');
+  t.true(r.durationMs < 60_000, `a boot takes ${r.durationMs} ms`);
+  const unexpected = r.results.filter((x) => !x.ok && x.name !== 'selftest-fail');
+  t.deepEqual(unexpected, [], r.output);
+});
+
+test('gre gk4 and ip6gre gk6 join namespaces A and B, not the fallback gre0', async (t) => {
+  const r = await guest();
+  t.true(byName(r, 'topology')?.ok, byName(r, 'topology')?.detail);
+  for (const side of ['A', 'B']) {
+    t.true(byName(r, `gk4-is-gre-${side}`)?.ok, `gk4 in ${side} is a gre device with a remote`);
+    t.true(byName(r, `gk6-is-ip6gre-${side}`)?.ok, `gk6 in ${side} is an ip6gre device with a remote`);
+  }
+});
+
+test('accept_local reads back 0 on every interface of both namespaces', async (t) => {
+  const r = await guest();
+  const names = r.results.filter((x) => x.name.startsWith('accept_local-')).map((x) => x.name);
+  for (const side of ['A', 'B']) {
+    for (const c of ['all', 'default', side === 'A' ? 'va' : 'vb', 'gk4', 'gk6']) {
+      t.true(names.includes(`accept_local-${side}-${c}`), `${side} ${c} was read`);
+    }
+  }
+  for (const x of r.results.filter((x) => x.name.startsWith('accept_local-'))) {
+    t.true(x.ok, `${x.name}: ${x.detail}`);
+    t.is(x.detail, '0');
+  }
+});
+
+test('ping works over the underlay, gre gk4 and ip6gre gk6 (IPv4 and IPv6 inside)', async (t) => {
+  const r = await guest();
+  for (const name of ['ping-underlay', 'ping-gk4', 'ping-gk6-ipv4', 'ping-gk6-ipv6', 'gk4-rx', 'gk6-rx']) {
+    const x = byName(r, name);
+    t.true(x?.ok, `${name}: ${x?.detail}`);
+  }
+});
+
+test('parseMarkers reads PASS/FAIL/DONE lines even after console noise', (t) => {
+  const out = [
+    '[    1.0] something',
+    '@@GREOIP BOOT 1.00',
+    '@@GREOIP PASS a',
+    'noise @@GREOIP FAIL b exit 1: x y',
+    '@@GREOIP PASS c {"k":1}',
+    '@@GREOIP DONE 3 2.0',
+  ].join('\n');
+  t.deepEqual(parseMarkers(out), {
+    results: [
+      { name: 'a', ok: true, detail: '' },
+      { name: 'b', ok: false, detail: 'exit 1: x y' },
+      { name: 'c', ok: true, detail: '{"k":1}' },
+    ],
+    done: 3,
+  });
+});
+
+test('a kernel that is not installed fails with a message naming what to install', (t) => {
+  const saved = process.env.GREOIP_KERNEL_VERSION;
+  process.env.GREOIP_KERNEL_VERSION = '0.0.0-none';
+  try {
+    const e = t.throws(() => findKernel(), { instanceOf: LabError });
+    t.regex(e?.message ?? '', /linux-image-amd64/);
+  } finally {
+    if (saved === undefined) delete process.env.GREOIP_KERNEL_VERSION;
+    else process.env.GREOIP_KERNEL_VERSION = saved;
+  }
+});
+
+test('cpio: newc records, parents first, symlinks resolved for placement', (t) => {
+  const tree = new CpioTree();
+  tree.symlink('lib', 'usr/lib');
+  tree.file(`${tree.resolveDir('/lib/x86_64-linux-gnu')}/libc.so.6`, 'elf');
+  const cpio = tree.cpio().toString('latin1');
+  const names = [...cpio.matchAll(/070701[0-9a-f]{104}([^\0]+)\0/g)].map((m) => m[1]);
+  t.deepEqual(names, [
+    'lib',
+    'usr',
+    'usr/lib',
+    'usr/lib/x86_64-linux-gnu',
+    'usr/lib/x86_64-linux-gnu/libc.so.6',
+    'TRAILER!!!',
+  ]);
+  t.is(cpio.length % 4, 0);
+});

@@ -1,0 +1,57 @@
+/**
+ * Runs one guest script in the kernel lab by hand (README.md):
+ *
+ *   npx tsx test/kernel/run.ts [--share] [--file GUEST=HOST]... [--timeout SECONDS] SCRIPT.sh
+ *   npx tsx test/kernel/run.ts [--share] -c 'ip -d link show; lsmod'
+ *   npx tsx test/kernel/run.ts --share --interactive [SCRIPT.sh]   # then a shell on the console
+ *
+ * Prints the console output, then one line per marker; exits 1 when a marker is FAIL or the script's
+ * status is not 0. --interactive hands the terminal to qemu (leave with `poweroff -f`, or Ctrl-A x).
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { prepareBoot, runInGuest } from './lab.ts';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    share: { type: 'boolean', default: false },
+    file: { type: 'string', multiple: true, default: [] },
+    timeout: { type: 'string', default: '120' },
+    command: { type: 'string', short: 'c' },
+    interactive: { type: 'boolean', default: false },
+  },
+});
+
+let script = values.command ?? (positionals[0] !== undefined ? readFileSync(positionals[0], 'utf8') : '');
+const files: Record<string, Buffer> = {};
+for (const spec of values.file) {
+  const at = spec.indexOf('=');
+  if (at <= 0) throw new Error(`--file wants GUEST=HOST, got ${spec}`);
+  files[spec.slice(0, at)] = readFileSync(spec.slice(at + 1));
+}
+
+if (values.interactive) {
+  script += '\necho "lab: interactive shell (/usr/sbin/ip is iproute2; leave with poweroff -f)"\n';
+  script += 'exec sh </dev/console >/dev/console 2>&1\n';
+  const boot = prepareBoot({ script, files, shareHost: values.share });
+  try {
+    process.exitCode = spawnSync(boot.command, boot.args, { stdio: 'inherit' }).status ?? 1;
+  } finally {
+    boot.cleanup();
+  }
+} else {
+  const r = await runInGuest({
+    script,
+    files,
+    shareHost: values.share,
+    timeoutMs: Number(values.timeout) * 1000,
+  });
+  process.stdout.write(r.output);
+  for (const x of r.results) process.stdout.write(`${x.ok ? 'PASS' : 'FAIL'} ${x.name} ${x.detail}\n`);
+  process.stdout.write(
+    `script status ${r.scriptStatus}; init after ${r.bootMs} ms; whole boot ${r.durationMs} ms\n`,
+  );
+  if (r.scriptStatus !== 0 || r.results.some((x) => !x.ok)) process.exitCode = 1;
+}
