@@ -14,6 +14,8 @@ import {
   status,
   type XdpMode,
 } from '../bpf/attach.ts';
+import { type BpfProgramName, bpfObjectPath, skipEthernet } from '../bpf/programs.ts';
+import { BpfTestRunner } from '../bpf/testrun.ts';
 import {
   createDecision,
   createPolicy,
@@ -26,6 +28,7 @@ import {
   Verdict,
 } from '../keepalive/index.ts';
 import { CaptureFormatError, LINKTYPE, readCaptureFile } from '../pcap/index.ts';
+import { ETH_HEADER_LENGTH } from '../wire/ethernet.ts';
 import { formatAddress as format4 } from '../wire/ipv4.ts';
 import { formatAddress as format6 } from '../wire/ipv6.ts';
 import { CliError } from './errors.ts';
@@ -128,7 +131,14 @@ export function registerKeepaliveCommands(program: Command, withRun = true): voi
         'inner-l3',
       ]),
     )
-    .addOption(new Option('--engine <engine>', 'ts: the TypeScript core').choices(['ts']).default('ts'))
+    .addOption(
+      new Option(
+        '--engine <engine>',
+        'ts: the TypeScript core; bpf: the BPF programs under BPF_PROG_TEST_RUN (root)',
+      )
+        .choices(['ts', 'bpf'])
+        .default('ts'),
+    )
     .addOption(peerOption())
     .addOption(policyOption())
     .option('--local <address>', 'our tunnel address (inner-l3 layout)')
@@ -143,7 +153,7 @@ export function registerKeepaliveCommands(program: Command, withRun = true): voi
 interface ExplainOptions {
   pcap?: string;
   layout?: Layout;
-  engine: 'ts';
+  engine: 'ts' | 'bpf';
   peer: string[];
   policy: Mode;
   local?: string;
@@ -225,38 +235,111 @@ async function inputs(hex: string | undefined, opts: ExplainOptions): Promise<In
   }));
 }
 
+interface Explained {
+  verdict: number;
+  reply: Uint8Array | null;
+  to: string | null;
+  rewritten: boolean;
+  /** bpf engine: the program that ran and its return code. */
+  program?: string;
+  retval?: number;
+}
+
+function explainTs(input: Input, policy: Policy): Explained {
+  const d = createDecision();
+  const verdict = decide(input.bytes, 0, input.bytes.length, input.layout, policy, d);
+  if (verdict !== Verdict.REPLY) return { verdict, reply: null, to: null, rewritten: false };
+  const to =
+    d.family === 4
+      ? format4(d.dst[0]! * 0x1000000 + ((d.dst[1]! << 16) | (d.dst[2]! << 8) | d.dst[3]!))
+      : format6(d.dst);
+  return { verdict, reply: d.reply.slice(0, d.replyLength), to, rewritten: d.rewritten };
+}
+
+/** The program that sees this layout where it runs: the NIC program for Ethernet input, the tunnel programs otherwise. */
+function programFor(input: Input): BpfProgramName {
+  if (input.layout === 'outer-l2') return 'keepalive_underlay';
+  return (input.bytes[0] ?? 0) >>> 4 === 6 ? 'keepalive_gre6' : 'keepalive_gre';
+}
+
+async function explainBpf(inputs: Input[], policy: Policy): Promise<Explained[]> {
+  const runners = new Map<BpfProgramName, BpfTestRunner>();
+  try {
+    const out: Explained[] = [];
+    for (const input of inputs) {
+      const prog = programFor(input);
+      let runner = runners.get(prog);
+      if (!runner) {
+        runner = await BpfTestRunner.open(bpfObjectPath(prog), 'xdp');
+        await runner.setPolicy(policy);
+        runners.set(prog, runner);
+      }
+      // BPF_PROG_TEST_RUN refuses XDP input under 14 bytes.
+      if (input.bytes.length < ETH_HEADER_LENGTH) {
+        out.push({
+          verdict: Verdict.MALFORMED,
+          reply: null,
+          to: null,
+          rewritten: false,
+          program: prog,
+          retval: -1,
+        });
+        continue;
+      }
+      const r = await runner.runCounted(prog, input.bytes);
+      const verdict = r.counterDelta.slice(0, VERDICT_NAMES.length).findIndex((d) => d > 0n);
+      const replied = verdict === Verdict.REPLY;
+      const reply = replied
+        ? prog === 'keepalive_underlay'
+          ? r.dataOut.subarray(skipEthernet(r.dataOut))
+          : r.dataOut
+        : null;
+      out.push({
+        verdict: verdict < 0 ? Verdict.NOT_GRE : verdict,
+        reply,
+        to: null,
+        rewritten: false,
+        program: prog,
+        retval: r.retval,
+      });
+    }
+    return out;
+  } catch (err) {
+    throw new CliError(`bpf engine: ${(err as Error).message} (needs root, bpftool and npm run build:bpf)`);
+  } finally {
+    for (const r of runners.values()) await r.close();
+  }
+}
+
 async function explain(hex: string | undefined, opts: ExplainOptions): Promise<void> {
   const policy = policyFrom(opts);
-  const d = createDecision();
-  for (const input of await inputs(hex, opts)) {
-    const verdict = decide(input.bytes, 0, input.bytes.length, input.layout, policy, d);
-    const reply =
-      verdict === Verdict.REPLY ? Buffer.from(d.reply.subarray(0, d.replyLength)).toString('hex') : null;
-    const to =
-      verdict === Verdict.REPLY
-        ? d.family === 4
-          ? format4(d.dst[0]! * 0x1000000 + ((d.dst[1]! << 16) | (d.dst[2]! << 8) | d.dst[3]!))
-          : format6(d.dst)
-        : null;
+  const all = await inputs(hex, opts);
+  const results =
+    opts.engine === 'bpf' ? await explainBpf(all, policy) : all.map((i) => explainTs(i, policy));
+  all.forEach((input, i) => {
+    const e = results[i]!;
+    const reply = e.reply ? Buffer.from(e.reply).toString('hex') : null;
     if (opts.json) {
       const record = {
         index: input.index,
         layout: input.layout,
         engine: opts.engine,
-        verdict: VERDICT_NAMES[verdict],
+        verdict: VERDICT_NAMES[e.verdict],
         reply,
-        to,
-        rewritten: reply ? d.rewritten : false,
+        to: e.to,
+        rewritten: e.rewritten,
+        ...(e.program ? { program: e.program, retval: e.retval } : {}),
       };
       process.stdout.write(`${JSON.stringify(record)}\n`);
     } else if (reply) {
+      const where = e.to ? ` to ${e.to}` : ` (${e.program}, XDP action ${e.retval})`;
       process.stdout.write(
-        `#${input.index} reply ${d.replyLength} bytes to ${to}${d.rewritten ? ' (inner destination rewritten: nat)' : ''}: ${reply}\n`,
+        `#${input.index} reply ${e.reply!.length} bytes${where}${e.rewritten ? ' (inner destination rewritten: nat)' : ''}: ${reply}\n`,
       );
     } else {
-      process.stdout.write(`#${input.index} ignore: ${VERDICT_NAMES[verdict]} (${WHY[verdict]})\n`);
+      process.stdout.write(`#${input.index} ignore: ${VERDICT_NAMES[e.verdict]} (${WHY[e.verdict]})\n`);
     }
-  }
+  });
 }
 
 const ATTACH_HELP = `
