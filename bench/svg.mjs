@@ -24,11 +24,11 @@ function formatValue(v) {
  */
 export function barChart(chart) {
   const width = 720;
-  const height = 400;
+  const height = 420;
   const left = 84;
   const right = 20;
   const top = 60;
-  const bottom = 80;
+  const bottom = 100;
   const plotW = width - left - right;
   const plotH = height - top - bottom;
   const max = Math.max(...chart.series.flatMap((s) => s.values)) * 1.15;
@@ -65,12 +65,20 @@ export function barChart(chart) {
       `<text x="${left + g * groupW + groupW / 2}" y="${top + plotH + 20}" text-anchor="middle">${escapeXml(group)}</text>`,
     );
   });
+  // Legend: entries laid out left to right, wrapping to a second row when they do not fit.
+  let lx = left;
+  let ly = height - 46;
   chart.series.forEach((s, i) => {
-    const x = left + i * 220;
+    const w = 30 + s.name.length * 6.5;
+    if (lx + w > width - right && lx > left) {
+      lx = left;
+      ly += 16;
+    }
     parts.push(
-      `<rect x="${x}" y="${height - 40}" width="12" height="12" fill="${PALETTE[i % PALETTE.length]}"/>`,
-      `<text x="${x + 18}" y="${height - 30}">${escapeXml(s.name)}</text>`,
+      `<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${PALETTE[i % PALETTE.length]}"/>`,
+      `<text x="${lx + 18}" y="${ly}">${escapeXml(s.name)}</text>`,
     );
+    lx += w;
   });
   if (chart.footer)
     parts.push(
