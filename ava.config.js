@@ -2,6 +2,6 @@ export default {
   files: ['test/**/*.test.ts'],
   extensions: { ts: 'module' },
   nodeArguments: ['--import=tsx'],
-  timeout: '2m',
+  timeout: '5m',
   workerThreads: false,
 };

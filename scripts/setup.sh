@@ -24,6 +24,7 @@ APT_PACKAGES=(
   # bpf/: the eBPF programs (npm run build:bpf); test/bpf/ loads and test-runs them with bpftool (above)
   clang llvm           # clang -target bpf
   libbpf-dev           # bpf/bpf_helpers.h, bpf_endian.h
+  libc6-dev            # kmod/: libc.a for the static eoipctl and pkt that test/kernel copies into the guest
 )
 
 missing=()

@@ -74,6 +74,11 @@ export class UserlandBackend implements TunnelBackend {
   private readonly tunnels = new Map<string, UserTunnel>();
   private readonly table = new TunnelTable<UserTunnel>();
   private readonly groups = new Map<string, SocketGroup>();
+  /**
+   * Every raw socket of a family sees every EoIP packet, so packets that match
+   * no tunnel are counted by one socket per family only.
+   */
+  private readonly counting = new Map<Family, SocketGroup>();
   private readonly drops = new Float64Array(DROP_REASON_NAMES.length);
   private readonly rx = createRxResult<UserTunnel>();
   private closed = false;
@@ -263,6 +268,7 @@ export class UserlandBackend implements TunnelBackend {
     };
     for (let i = 0; i < TAP_SLOTS; i++) group.txOffsets[i] = i * TAP_SLOT_SIZE;
     this.groups.set(key, group);
+    if (!this.counting.has(group.family)) this.counting.set(group.family, group);
     group.port.start();
     return group;
   }
@@ -271,6 +277,11 @@ export class UserlandBackend implements TunnelBackend {
     if (--group.users > 0) return;
     group.port.close();
     this.groups.delete(group.key);
+    if (this.counting.get(group.family) === group) {
+      this.counting.delete(group.family);
+      const next = [...this.groups.values()].find((g) => g.family === group.family);
+      if (next) this.counting.set(group.family, next);
+    }
   }
 
   private sendKeepalive(tunnel: UserTunnel): void {
@@ -308,8 +319,11 @@ export class UserlandBackend implements TunnelBackend {
             );
       const tunnel = rx.tunnel;
       if (verdict >= 0) {
-        if (tunnel) tunnel.counters.rxErrors++;
-        else this.drops[verdict]!++;
+        if (tunnel) {
+          if (tunnel.group === group) tunnel.counters.rxErrors++;
+        } else if (this.counting.get(group.family) === group) {
+          this.drops[verdict]!++;
+        }
         continue;
       }
       if (!tunnel || tunnel.group !== group) continue; // another socket of ours delivers it too

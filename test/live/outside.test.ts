@@ -121,6 +121,21 @@ test.serial(
     ip(['addr', 'add', `${spoof}/24`, 'dev', a.dev], a.netns);
     await startDaemon(lab, b.netns);
     eoip(lab, b.netns, ['add', 'name', 'victim', 'tid', '100', 'remote', a.v4, 'keepalive', 'none']);
+    // A second tunnel with another TTL opens a second raw socket: every packet reaches both sockets,
+    // and an unmatched one must still be counted once.
+    eoip(lab, b.netns, [
+      'add',
+      'name',
+      'other',
+      'tid',
+      '200',
+      'remote',
+      '192.0.2.77',
+      'ttl',
+      '64',
+      'keepalive',
+      'none',
+    ]);
     const sent = JSON.parse(
       run(lab, a.netns, [PYTHON, SENDER, 'hostile', a.v4, b.v4, spoof]).stdout,
     ) as string[];
@@ -138,12 +153,12 @@ test.serial(
       0,
       'plain GRE, PPTP and junk never reach userland: the socket filter drops them',
     );
-    const [victim] = list(lab, b.netns);
+    const victim = list(lab, b.netns).find((x) => x.config.name === 'victim');
     t.is(victim!.counters.rxErrors, 2, 'frame too short and frame beyond the data count against the tunnel');
     t.is(victim!.counters.rxPackets, 0, 'nothing was delivered to the tap');
     // Still serving: a change and a list work.
     eoip(lab, b.netns, ['set', 'name', 'victim', 'mtu', '1400']);
-    t.is(list(lab, b.netns)[0]!.config.mtu, 1400);
+    t.is(list(lab, b.netns).find((x) => x.config.name === 'victim')!.config.mtu, 1400);
     t.regex(run(lab, b.netns, [process.execPath, GREOIP, 'status']).stdout, /unmatched\s+.*wrong_source 1/);
   },
 );

@@ -1,0 +1,246 @@
+# Guest half of test/kernel/eoip-kmod.test.ts: eoip.ko and eoipv6.ko on Debian's 6.1 kernel
+# (kernel lab, test/kernel/lab.ts; sourced after its prelude, which defines pass/fail/check).
+#
+# Files the host puts in the initramfs:
+#   /lab/topology.sh (test/kernel/guest/topology.sh)   /lab/eoip.ko /lab/eoipv6.ko
+#   /lab/eoipctl (kmod/tools)   /lab/pkt (kmod/tests)   /lab/mod/{slhc,ppp_generic,pppox,pptp}.ko
+#
+# Namespaces A and B joined by veth va/vb carry the stock gre gk4 / ip6gre gk6 tunnels of
+# topology.sh, and next to them:
+#   e4 (eoip, tid 100)    10.4.0.1/24                      <-> 10.4.0.2/24
+#   e6 (eoipv6, tid 1234) 10.6.0.1/24 2001:db8:66::1/64    <-> 10.6.0.2/24 2001:db8:66::2/64
+# Captured packets are printed as `cap4-N` / `cap6-N` markers (`in|out HEX`, from the IP header on)
+# for the host to decode with src/wire.
+. /lab/topology.sh
+E=/lab/eoipctl
+inA() { ip netns exec A "$@"; }
+inB() { ip netns exec B "$@"; }
+
+# expect_fail NAME PATTERN CMD...: PASS when CMD fails and its output (the kernel's extack) says PATTERN.
+expect_fail() {
+  _n=$1; _p=$2; shift 2
+  if _out=$("$@" 2>&1); then fail "$_n" "succeeded: $_out"
+  elif printf '%s' "$_out" | grep -q -- "$_p"; then pass "$_n" "$_out"
+  else fail "$_n" "no '$_p' in: $_out"; fi
+}
+
+# wait_carrier NS DEV VALUE SECONDS: until /sys says carrier VALUE; prints how long it took.
+wait_carrier() {
+  _t=0
+  while [ $_t -lt $(($4 * 10)) ]; do
+    if [ "$(ip netns exec "$1" cat /sys/class/net/"$2"/carrier 2>/dev/null)" = "$3" ]; then
+      echo "$_t"; return 0
+    fi
+    sleep 0.1; _t=$((_t + 1))
+  done
+  echo "$_t"; return 1
+}
+
+# capture NS IFACE PROTO MS FILE: `pkt cap` in the background, returned once it listens.
+capture() {
+  rm -f "$5" "$5.err"
+  ip netns exec "$1" /lab/pkt cap "$2" "$3" 200 "$4" >"$5" 2>"$5.err" &
+  _cap=$!
+  _i=0
+  while ! grep -q listening "$5.err" 2>/dev/null && [ $_i -lt 50 ]; do sleep 0.1; _i=$((_i + 1)); done
+}
+
+# tcp_transfer NAME URL: 4 MiB of random bytes B -> A over HTTP (busybox httpd/wget), compared by md5.
+# (Not busybox nc: it stops sending early whatever the path.)
+tcp_transfer() {
+  rm -f /tmp/rx
+  _t0=$(cut -d' ' -f1 /proc/uptime)
+  if ! _out=$(ip netns exec A timeout 60 wget -q -O /tmp/rx "$2" 2>&1); then fail "$1" "wget: $_out"; return; fi
+  _t1=$(cut -d' ' -f1 /proc/uptime)
+  _got=$(md5sum </tmp/rx | cut -d' ' -f1)
+  if [ "$_got" = "$want" ]; then pass "$1" "4 MiB in $_t0..$_t1 s"
+  else fail "$1" "got $(wc -c </tmp/rx) bytes, md5 $_got"; fi
+}
+
+rx() { ip netns exec "$1" cat /sys/class/net/"$2"/statistics/rx_packets; }
+
+# The harness copies binaries without the x bit.
+chmod +x /lab/eoipctl /lab/pkt
+
+check topology topology
+inA ping -c 1 -W 5 $B4 >/dev/null
+inA ping -6 -c 1 -W 5 $B6 >/dev/null
+
+# ---- loading next to gre, ip_gre, ip6_gre and pptp ----
+check insmod-eoip insmod /lab/eoip.ko
+check insmod-eoipv6 insmod /lab/eoipv6.ko
+# pptp after eoip: gre.ko's GRE version-1 slot is still free (the old eoip module took it).
+for m in slhc ppp_generic pppox pptp; do
+  check insmod-$m insmod /lab/mod/$m.ko
+done
+check modules-coexist sh -c 'for m in gre ip_gre ip6_gre pptp eoip eoipv6; do
+  grep -q "^$m " /proc/modules || { echo "$m not loaded"; exit 1; }; done'
+
+# ---- validation: extack messages name the attribute ----
+expect_fail reject-tid-range IFLA_GRE_IKEY inA $E add name bad tid 70000 remote $B4
+expect_fail reject-tid6-range IFLA_GRE_IKEY inA $E add name bad tid 4096 remote $B6
+expect_fail reject-no-remote IFLA_GRE_REMOTE inA $E add name bad tid 1
+expect_fail reject-no-tid IFLA_GRE_IKEY inA $E add name bad remote $B4
+expect_fail reject-multicast IFLA_GRE_REMOTE inA $E add name bad tid 1 remote 224.0.0.1
+expect_fail reject-interval IFLA_EOIP_KA_INTERVAL inA $E add name bad tid 1 remote $B4 keepalive 3601
+expect_fail reject-retries IFLA_EOIP_KA_RETRIES inA $E add name bad tid 1 remote $B4 keepalive 10,0
+expect_fail reject-link IFLA_GRE_LINK inA $E add name bad tid 1 remote $B4 link 999
+
+# ---- tunnels ----
+for side in A B; do
+  if [ $side = A ]; then me=1; peer=2; else me=2; peer=1; fi
+  check add-e4-$side ip netns exec $side $E add name e4 tid 100 local 192.0.2.$me remote 192.0.2.$peer keepalive 1,3
+  check add-e6-$side ip netns exec $side $E add name e6 tid 1234 local 2001:db8:e0::$me remote 2001:db8:e0::$peer keepalive 1,3
+  ip -n $side addr add 10.4.0.$me/24 dev e4
+  ip -n $side addr add 10.6.0.$me/24 dev e6
+  ip -n $side -6 addr add 2001:db8:66::$me/64 dev e6 nodad
+  ip -n $side link set e4 up
+  ip -n $side link set e6 up
+done
+expect_fail reject-duplicate "already has this remote" inA $E add name dup tid 100 local $A4 remote $B4
+list=$(inA $E list)
+expect_eq list-e4 "e4 kind eoip tunnel-id 100 local 192.0.2.1 remote 192.0.2.2 ttl 255 tos 0 link 0 keepalive 1,3 mtu 1500 up carrier 1" \
+  "$(printf '%s\n' "$list" | grep '^e4 ')"
+expect_eq list-e6 "e6 kind eoipv6 tunnel-id 1234 local 2001:db8:e0::1 remote 2001:db8:e0::2 ttl 255 tos 0 link 0 keepalive 1,3 mtu 1500 up carrier 1" \
+  "$(printf '%s\n' "$list" | grep '^e6 ')"
+check iproute2-sees-kind sh -c '/usr/sbin/ip -n A -d link show e4 | grep -q "eoip"'
+
+# ---- kernel <-> kernel over eoip and eoipv6, stock gre and ip6gre at the same time ----
+capture A va 47 4000 /tmp/cap4
+check ping-e4 inA ping -c 3 -W 5 10.4.0.2
+wait $_cap
+capture A va 97 4000 /tmp/cap6
+check ping-e6-ipv4 inA ping -c 3 -W 5 10.6.0.2
+check ping-e6-ipv6 inA ping -6 -c 3 -W 5 2001:db8:66::2
+wait $_cap
+i=0; while read -r line; do i=$((i + 1)); pass cap4-$i "$line"; done </tmp/cap4
+i=0; while read -r line; do i=$((i + 1)); pass cap6-$i "$line"; done </tmp/cap6
+check wire-e4-keepalive grep -Eq '^out 4500001c[0-9a-f]{4}0000ff2f[0-9a-f]{4}c0000201c00002022001640000006400$' /tmp/cap4
+check wire-e4-data grep -Eq '^out 4500[0-9a-f]{8}0000ff2f[0-9a-f]{4}c0000201c000020220016400[0-9a-f]{4}6400' /tmp/cap4
+# 2001:db8:e0::1 -> ::2, payload length 2, next header 97 (0x61), hop limit 255, tid 1234 -> 43 d2
+check wire-e6-keepalive grep -Eq '^out 6[0-9a-f]{7}000261ff20010db800e00000000000000000000120010db800e00000000000000000000243d2$' /tmp/cap6
+check ping-gk4-alongside inA ping -c 2 -W 5 198.51.100.2
+check ping-gk6-alongside inA ping -c 2 -W 5 203.0.113.2
+# 1472 data bytes: 1514-byte frames, outer packets of 1542 (eoip) / 1556 (eoipv6) bytes on a
+# 1500-byte veth: fragmented by A's IP layer, reassembled by B's before the hook / handler.
+check ping-e4-fragmented inA ping -c 2 -W 5 -s 1472 10.4.0.2
+check ping-e6-fragmented inA ping -c 2 -W 5 -s 1472 10.6.0.2
+check ping-e6-ipv6-fragmented inA ping -6 -c 2 -W 5 -s 1452 2001:db8:66::2
+pass rx-counters "e4 $(rx B e4) e6 $(rx B e6)"
+# TCP: the stack segments (GSO) and checksums before ndo_start_xmit; GRO after receive.
+mkdir -p /tmp/www
+dd if=/dev/urandom of=/tmp/www/blob bs=1024 count=4096 2>/dev/null
+want=$(md5sum </tmp/www/blob | cut -d' ' -f1)
+ip netns exec B httpd -p 8080 -h /tmp/www
+tcp_transfer tcp-e4 http://10.4.0.2:8080/blob
+tcp_transfer tcp-e6-ipv4 http://10.6.0.2:8080/blob
+tcp_transfer tcp-e6-ipv6 'http://[2001:db8:66::2]:8080/blob'
+
+# ---- receive checks on hand-made packets (A's raw sockets -> B's e4 tid 100 / e6 tid 1234) ----
+# An ARP request (42 bytes) for nobody: B's e4/e6 count it received and ignore it.
+ARP=ffffffffffff020000000001080600010800060400010200000000010a04004d0000000000000a040063
+stat() { ip netns exec B cat /sys/class/net/"$1"/statistics/"$2"; }
+# rx_check NAME DEV HEX_AFTER_IP PROTO DST DELIVERED LENGTH_ERRORS: sends one packet A -> B and compares
+# how B's DEV counters moved: frames delivered (each counted as the 42 bytes of $ARP, so padding was
+# trimmed) and length errors.
+rx_check() {
+  _p0=$(stat "$2" rx_packets); _b0=$(stat "$2" rx_bytes); _l0=$(stat "$2" rx_length_errors)
+  inA /lab/pkt send "$5" "$4" "$3"
+  sleep 0.3
+  _dp=$(($(stat "$2" rx_packets) - _p0)); _db=$(($(stat "$2" rx_bytes) - _b0))
+  _dl=$(($(stat "$2" rx_length_errors) - _l0))
+  if [ "$_dp" -eq "$6" ] && [ "$_db" -eq $((42 * $6)) ] && [ "$_dl" -eq "$7" ]; then
+    pass "$1" "delivered $_dp ($_db bytes) length-errors $_dl"
+  else fail "$1" "delivered $_dp ($_db bytes) length-errors $_dl, wanted $6 (42 bytes each) $7"; fi
+}
+rx_check rx4-padded-frame e4 20016400002a6400"$ARP"000000000000 47 $B4 1 0
+rx_check rx4-short-frame e4 20016400000d6400"$(printf '%s' "$ARP" | cut -c1-26)" 47 $B4 0 1
+rx_check rx4-frame-beyond-data e4 20016400002a6400"$(printf '%s' "$ARP" | cut -c1-60)" 47 $B4 0 1
+rx_check rx4-padded-keepalive e4 2001640000006400000000000000000000000000000000000000 47 $B4 0 0
+rx_check rx6-frame e6 43d2"$ARP" 97 $B6 1 0
+rx_check rx6-short-frame e6 43d2"$(printf '%s' "$ARP" | cut -c1-26)" 97 $B6 0 1
+rx_check rx6-not-version-3 e6 40d2"$ARP" 97 $B6 0 0
+
+# ---- keepalive (RouterOS semantics, 1 s x 3 here) ----
+expect_eq ka-up-A 1 "$(inA cat /sys/class/net/e4/carrier)"
+check ka-peer-stops inB $E change name e4 keepalive none
+if t=$(wait_carrier A e4 0 10); then pass ka-down-after-silence "$((t * 100))ms"; else fail ka-down-after-silence "carrier still on after $((t * 100))ms"; fi
+expect_eq ka-peer-none-carrier-on 1 "$(inB cat /sys/class/net/e4/carrier)"
+# Sending continues while down: B sees A's keepalives arrive.
+capture B vb 47 2500 /tmp/capka
+wait $_cap
+n=$(grep -Ec '^in 4500001c[0-9a-f]{4}0000ff2f[0-9a-f]{4}c0000201c00002022001640000006400$' /tmp/capka)
+if [ "$n" -ge 2 ]; then pass ka-sends-while-down "$n"; else fail ka-sends-while-down "$n keepalives in 2.5 s"; fi
+check ka-down-blocks-traffic sh -c '! ip netns exec A ping -c 1 -W 2 10.4.0.2'
+check ka-peer-resumes inB $E change name e4 keepalive 1,3
+if t=$(wait_carrier A e4 1 5); then pass ka-up-again "$((t * 100))ms"; else fail ka-up-again "carrier still off after $((t * 100))ms"; fi
+check ping-e4-after-ka inA ping -c 2 -W 5 10.4.0.2
+# Never heard a keepalive: the carrier stays on (a peer configured !keepalive).
+inA $E add name e4w tid 300 local $A4 remote $B4 keepalive 1,1
+ip -n A link set e4w up
+sleep 3
+expect_eq ka-waiting-keeps-carrier 1 "$(inA cat /sys/class/net/e4w/carrier)"
+inA $E del e4w
+# keepalive none: nothing sent (B's still arrive), carrier on.
+check ka-none-set inA $E change name e6 keepalive none
+capture A va 97 2500 /tmp/capnone
+wait $_cap
+n=$(grep -Ec '^out 6[0-9a-f]{7}000261' /tmp/capnone)
+expect_eq ka-none-sends-nothing 0 "$n"
+expect_eq ka-none-carrier-on 1 "$(inA cat /sys/class/net/e6/carrier)"
+
+# ---- changelink: new tunnel id on both ends (rehash), bad changes refused ----
+check change-tid-A inA $E change name e4 tid 101
+check change-tid-B inB $E change name e4 tid 101
+check ping-e4-tid-101 inA ping -c 2 -W 5 10.4.0.2
+expect_fail change-reject-tid IFLA_GRE_IKEY inA $E change name e6 tid 5000
+expect_fail change-reject-link IFLA_GRE_LINK inA $E change name e4 link 999
+
+# ---- the hook takes only what is ours ----
+# B's raw IPPROTO_GRE socket sees what LOCAL_IN let through: the keepalives of a tunnel id B has no
+# tunnel for (A's e4x, tid 555) reach it; those of e4 (tid 101, B's tunnel) were taken by the hook.
+inA $E add name e4x tid 555 local $A4 remote $B4 keepalive 1,3
+ip -n A link set e4x up
+capture B raw4 47 2500 /tmp/capraw
+wait $_cap
+inA $E del e4x
+n555=$(grep -Ec '^in 4500001c[0-9a-f]{4}0000ff2f[0-9a-f]{4}c0000201c0000202200164000000'2b02'$' /tmp/capraw)
+n101=$(grep -Ec '^in 4500001c[0-9a-f]{4}0000ff2f[0-9a-f]{4}c0000201c0000202200164000000'6500'$' /tmp/capraw)
+if [ "$n555" -ge 1 ]; then pass hook-passes-unknown-tid "$n555"; else fail hook-passes-unknown-tid "$(cat /tmp/capraw)"; fi
+expect_eq hook-takes-own-tid 0 "$n101"
+
+# ---- a namespace dies with a tunnel in it (pernet exit) ----
+ip netns add C
+ip -n C link set lo up
+check add-in-netns-C ip netns exec C $E add name ec tid 7 local 127.0.0.1 remote 127.0.0.2
+ip -n C link set ec up
+sleep 1
+check netns-delete ip netns del C
+sleep 1
+
+# ---- unload with tunnels up and traffic flowing ----
+inA ping -q -A 10.4.0.2 >/dev/null 2>&1 &
+p1=$!
+inA ping -q -A 10.6.0.2 >/dev/null 2>&1 &
+p2=$!
+inB ping -6 -q -A 2001:db8:66::1 >/dev/null 2>&1 &
+p3=$!
+before=$(rx B e4)
+sleep 3
+after=$(rx B e4)
+if [ "$after" -gt "$before" ]; then pass traffic-flowing "$before -> $after"; else fail traffic-flowing "$before -> $after"; fi
+check rmmod-eoip-busy rmmod eoip
+check rmmod-eoipv6-busy rmmod eoipv6
+kill $p1 $p2 $p3 2>/dev/null
+wait $p1 $p2 $p3 2>/dev/null
+check links-gone sh -c '! /usr/sbin/ip -n A link show e4 2>/dev/null && ! /usr/sbin/ip -n B link show e6 2>/dev/null'
+check ping-gk4-after-unload inA ping -c 2 -W 5 198.51.100.2
+check reload-eoip insmod /lab/eoip.ko
+check reload-eoipv6 insmod /lab/eoipv6.ko
+check rmmod-eoip-idle rmmod eoip
+check rmmod-eoipv6-idle rmmod eoipv6
+
+# ---- the kernel said nothing bad ----
+pass dmesg-eoip "$(dmesg | grep -i eoip | tail -n 5)"
+bad=$(dmesg | grep -E 'WARNING:|BUG:|Oops|Call Trace|refcount_t|general protection|unregister_netdevice: waiting|KASAN|UBSAN')
+if [ -z "$bad" ]; then pass dmesg-clean; else fail dmesg-clean "$bad"; fi
