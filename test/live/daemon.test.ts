@@ -231,9 +231,9 @@ test.serial('the daemon needs no capability beyond CAP_NET_ADMIN and CAP_NET_RAW
   // Root, but with every other capability gone from the bounding set (and so from the daemon).
   const onlyNet = ['setpriv', '--bounding-set=-all,+net_admin,+net_raw', '--inh-caps=-all'];
   for (const side of [a, b]) await startDaemon(lab, side.netns, [], onlyNet);
-  const pid = run(lab, a.netns, ['pgrep', '-f', `${GREOIP} daemon`])
-    .stdout.trim()
-    .split('\n')[0]!;
+  // `ip netns exec` and setpriv both exec: the child's pid is the daemon's own (other tests' daemons run too).
+  const pid = lab.daemons.get(a.netns)!.pid!;
+  t.regex(run(lab, a.netns, ['cat', `/proc/${pid}/cmdline`]).stdout, /greoip\.js\0daemon/);
   const capEff = /CapEff:\s+([0-9a-f]+)/.exec(run(lab, a.netns, ['cat', `/proc/${pid}/status`]).stdout)![1]!;
   // CAP_NET_ADMIN is bit 12, CAP_NET_RAW bit 13.
   t.is(BigInt(`0x${capEff}`), (1n << 12n) | (1n << 13n), `CapEff ${capEff}`);
