@@ -21,6 +21,7 @@
 
 #define KA_CTX struct xdp_md
 #include "keepalive.h"
+#include "xdp_tx_inner.h"
 
 SEC("prog")
 int keepalive_gre6(struct xdp_md *ctx)
@@ -28,8 +29,7 @@ int keepalive_gre6(struct xdp_md *ctx)
 	struct cursor c;
 	struct ka_decision d;
 	const struct ka_config *cfg;
-	void *data, *data_end;
-	__u32 l3_off, len;
+	__u32 l3_off;
 	int verdict = KA_NOT_GRE;
 
 	cfg = ka_config_get();
@@ -52,21 +52,7 @@ int keepalive_gre6(struct xdp_md *ctx)
 	if (verdict != KA_REPLY)
 		return XDP_PASS;
 
-	if (d.reply_off && bpf_xdp_adjust_head(ctx, (int)d.reply_off))
-		goto tx_error;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	len = (__u32)(data_end - data);
-	if (len > d.reply_len && bpf_xdp_adjust_tail(ctx, -(int)(len - d.reply_len)))
-		goto tx_dropped;
-	return XDP_TX;
-
-tx_error:
-	ka_count(KA_COUNTER_TX_ERROR);
-	return XDP_PASS;
-tx_dropped: /* the headers are gone already: nothing left to pass on */
-	ka_count(KA_COUNTER_TX_ERROR);
-	return XDP_DROP;
+	return ka_xdp_tx_inner(ctx, &d);
 }
 
 char _license[] SEC("license") = "GPL";
