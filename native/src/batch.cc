@@ -260,16 +260,24 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
       }
       int err = n < 0 ? errno : EAGAIN;
       if (err == EINTR) continue;
-      if (IsTransientSendError(err)) {
-        stats_.tx_dropped += count - sent;
-        break;
-      }
-      if (sent > 0) break;
-      stats_.tx_errors += 1;
-      throw ErrnoError(env, err, "sendmmsg", FdSubject(fd_));
+      StopSending(env, err, sent, count, "sendmmsg");
+      break;
     }
     stats_.tx_packets += sent;
     return sent;
+  }
+
+  // How a send loop ends on an error other than EINTR: a full queue drops the
+  // rest (counted); any other error after some messages went out ends the
+  // batch short (resending the rest shows it); on the first message it throws.
+  void StopSending(Napi::Env env, int err, uint32_t sent, uint32_t count, const char* syscall) {
+    if (IsTransientSendError(err)) {
+      stats_.tx_dropped += count - sent;
+      return;
+    }
+    if (sent > 0) return;
+    stats_.tx_errors += 1;
+    throw ErrnoError(env, err, syscall, FdSubject(fd_));
   }
 
   // Tap send: one write() per frame, same return and error semantics.
@@ -283,13 +291,8 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
       }
       int err = errno;
       if (err == EINTR) continue;
-      if (IsTransientSendError(err)) {
-        stats_.tx_dropped += count - sent;
-        break;
-      }
-      if (sent > 0) break;
-      stats_.tx_errors += 1;
-      throw ErrnoError(env, err, "write", FdSubject(fd_));
+      StopSending(env, err, sent, count, "write");
+      break;
     }
     stats_.tx_packets += sent;
     return sent;

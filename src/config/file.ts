@@ -26,6 +26,7 @@ import type { TunnelConfig } from '../eoip/config.ts';
 import {
   completeTunnel,
   describe,
+  FIELD_OF,
   type FieldName,
   suggest,
   type TunnelInput,
@@ -72,22 +73,15 @@ export class ConfigError extends Error {
   }
 }
 
-/** The keys a tunnel entry may have, and the field each one sets. */
-const TUNNEL_KEYS: Readonly<Record<string, FieldName>> = {
-  name: 'name',
-  'tunnel-id': 'tunnel-id',
-  tunnelId: 'tunnel-id',
-  tunnel_id: 'tunnel-id',
-  tid: 'tunnel-id',
-  local: 'local',
-  remote: 'remote',
-  ttl: 'ttl',
-  tos: 'tos',
-  link: 'link',
-  keepalive: 'keepalive',
-  mtu: 'mtu',
-  backend: 'backend',
-};
+/** Spellings the file accepts besides each field's canonical name and its TunnelConfig property name. */
+const ALIASES: Partial<Record<FieldName, string[]>> = { 'tunnel-id': ['tunnel_id', 'tid'] };
+
+/** The keys a tunnel entry may have, and the field each one sets (derived from FIELD_OF). */
+const TUNNEL_KEYS: Readonly<Record<string, FieldName>> = Object.fromEntries(
+  Object.entries(FIELD_OF).flatMap(([property, field]) =>
+    [...new Set([field, property, ...(ALIASES[field] ?? [])])].map((key) => [key, field]),
+  ),
+);
 
 const EXPECTED_KEYS =
   'name, tunnel-id (or tunnelId, tid), local, remote, ttl, tos, link, keepalive, mtu, backend';
