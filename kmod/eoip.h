@@ -77,11 +77,12 @@ struct eoip_config {
 	struct rcu_head rcu;
 };
 
+/* The values are the uapi's IFLA_EOIP_KA_STATE numbers. */
 enum eoip_ka_state {
-	EOIP_KA_OFF,		/* keepalive none: no sending, no checking, carrier on */
-	EOIP_KA_WAITING,	/* none ever received: carrier on (peers with !keepalive) */
-	EOIP_KA_UP,
-	EOIP_KA_DOWN,		/* interval x retries of silence: carrier off, still sending */
+	EOIP_KA_OFF = EOIP_KA_STATE_OFF,	/* keepalive none: no sending, no checking, carrier on */
+	EOIP_KA_WAITING = EOIP_KA_STATE_WAITING, /* none received yet: carrier on (!keepalive peers) */
+	EOIP_KA_UP = EOIP_KA_STATE_UP,
+	EOIP_KA_DOWN = EOIP_KA_STATE_DOWN,	/* interval x retries of silence: carrier off, still sending */
 };
 
 /* RouterOS keepalive, the same machine as src/eoip/keepalive.ts. */
@@ -94,6 +95,8 @@ struct eoip_keepalive {
 	unsigned long next_send;
 	unsigned long interval;	/* jiffies, 0: off */
 	unsigned long timeout;	/* interval x retries, jiffies */
+	u32 rx_count;		/* keepalives received, sent: reported in dumps */
+	u32 tx_count;
 };
 
 /* netdev_priv() of an eoip/eoipv6 device. */

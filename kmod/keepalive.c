@@ -52,6 +52,8 @@ void eoip_keepalive_init(struct eoip_tunnel *t, const struct eoip_config *cfg)
 	ka->state = ka->interval ? EOIP_KA_WAITING : EOIP_KA_OFF;
 	ka->heard = false;
 	ka->next_send = jiffies;
+	ka->rx_count = 0;
+	ka->tx_count = 0;
 }
 
 /* Skips missed slots instead of bursting after a stall (as keepalive.ts does). */
@@ -87,6 +89,7 @@ static void eoip_keepalive_timer(struct timer_list *timer)
 	}
 	if (time_after_eq(now, ka->next_send)) {
 		send = true;
+		WRITE_ONCE(ka->tx_count, ka->tx_count + 1);
 		eoip_ka_advance_send(ka, now);
 	}
 	if (eoip_ka_silent_too_long(ka, now)) {
@@ -164,9 +167,10 @@ void eoip_keepalive_received(struct eoip_tunnel *t)
 	struct eoip_keepalive *ka = &t->ka;
 
 	spin_lock_bh(&ka->lock);
+	WRITE_ONCE(ka->rx_count, ka->rx_count + 1);
 	if (ka->state != EOIP_KA_OFF) {
-		ka->last_rx = jiffies;
-		ka->heard = true;
+		WRITE_ONCE(ka->last_rx, jiffies);
+		WRITE_ONCE(ka->heard, true);
 		if (ka->state == EOIP_KA_DOWN) {
 			ka->state = EOIP_KA_UP;
 			eoip_ka_apply_carrier(t);

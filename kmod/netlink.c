@@ -21,6 +21,12 @@ const struct nla_policy eoip_policy[IFLA_EOIP_MAX + 1] = {
 	[IFLA_GRE_TOS]		= { .type = NLA_U8 },
 	[IFLA_EOIP_KA_INTERVAL]	= { .type = NLA_U32 },
 	[IFLA_EOIP_KA_RETRIES]	= { .type = NLA_U8 },
+	[IFLA_EOIP_KA_STATE]	= { .type = NLA_REJECT,
+				    .reject_message = "IFLA_EOIP_KA_STATE: read-only" },
+	[IFLA_EOIP_KA_LAST_RX_MS] = { .type = NLA_REJECT,
+				      .reject_message = "IFLA_EOIP_KA_LAST_RX_MS: read-only" },
+	[IFLA_EOIP_KA_RX]	= { .type = NLA_REJECT, .reject_message = "IFLA_EOIP_KA_RX: read-only" },
+	[IFLA_EOIP_KA_TX]	= { .type = NLA_REJECT, .reject_message = "IFLA_EOIP_KA_TX: read-only" },
 };
 
 static union eoip_addr eoip_nla_get_addr(const struct nlattr *nla)
@@ -181,7 +187,11 @@ size_t eoip_get_size(const struct net_device *dev)
 	       nla_total_size(sizeof(u8)) +		/* IFLA_GRE_TTL */
 	       nla_total_size(sizeof(u8)) +		/* IFLA_GRE_TOS */
 	       nla_total_size(sizeof(u32)) +		/* IFLA_EOIP_KA_INTERVAL */
-	       nla_total_size(sizeof(u8));		/* IFLA_EOIP_KA_RETRIES */
+	       nla_total_size(sizeof(u8)) +		/* IFLA_EOIP_KA_RETRIES */
+	       nla_total_size(sizeof(u8)) +		/* IFLA_EOIP_KA_STATE */
+	       nla_total_size(sizeof(u32)) +		/* IFLA_EOIP_KA_LAST_RX_MS */
+	       nla_total_size(sizeof(u32)) +		/* IFLA_EOIP_KA_RX */
+	       nla_total_size(sizeof(u32));		/* IFLA_EOIP_KA_TX */
 }
 
 static int eoip_fill_config(struct sk_buff *skb, const struct eoip_config *cfg)
@@ -198,6 +208,21 @@ static int eoip_fill_config(struct sk_buff *skb, const struct eoip_config *cfg)
 	return 0;
 }
 
+/* State and age are read without the lock: a dump is a snapshot, and each field is one word. */
+static int eoip_fill_keepalive(struct sk_buff *skb, const struct eoip_keepalive *ka)
+{
+	unsigned long ago;
+
+	if (nla_put_u8(skb, IFLA_EOIP_KA_STATE, READ_ONCE(ka->state)) ||
+	    nla_put_u32(skb, IFLA_EOIP_KA_RX, READ_ONCE(ka->rx_count)) ||
+	    nla_put_u32(skb, IFLA_EOIP_KA_TX, READ_ONCE(ka->tx_count)))
+		return -EMSGSIZE;
+	if (!READ_ONCE(ka->heard))
+		return 0;
+	ago = jiffies_to_msecs(jiffies - READ_ONCE(ka->last_rx));
+	return nla_put_u32(skb, IFLA_EOIP_KA_LAST_RX_MS, min_t(unsigned long, ago, U32_MAX));
+}
+
 /* Newer kernels dump links under RCU only, not RTNL: read the config as the datapath does. */
 int eoip_fill_info(struct sk_buff *skb, const struct net_device *dev)
 {
@@ -207,5 +232,5 @@ int eoip_fill_info(struct sk_buff *skb, const struct net_device *dev)
 	rcu_read_lock();
 	err = eoip_fill_config(skb, rcu_dereference(t->cfg));
 	rcu_read_unlock();
-	return err;
+	return err ? err : eoip_fill_keepalive(skb, &t->ka);
 }

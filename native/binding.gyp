@@ -8,7 +8,8 @@
         "src/tap.cc",
         "src/link.cc",
         "src/rawsock.cc",
-        "src/batch.cc"
+        "src/batch.cc",
+        "src/netlink.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

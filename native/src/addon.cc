@@ -1,5 +1,5 @@
 // greoip native addon: a thin syscall layer (tap, raw sockets, link ioctls,
-// batched I/O) with no protocol logic. See native/README.md.
+// route netlink, batched I/O) with no protocol logic. See native/README.md.
 #include "common.h"
 
 namespace {
@@ -9,6 +9,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   greoip::InitLink(env, exports);
   greoip::InitRawsock(env, exports);
   greoip::InitBatch(env, exports);
+  greoip::InitNetlink(env, exports);
   return exports;
 }
 

@@ -59,5 +59,6 @@ void InitTap(Napi::Env env, Napi::Object exports);
 void InitLink(Napi::Env env, Napi::Object exports);
 void InitRawsock(Napi::Env env, Napi::Object exports);
 void InitBatch(Napi::Env env, Napi::Object exports);
+void InitNetlink(Napi::Env env, Napi::Object exports);
 
 }  // namespace greoip

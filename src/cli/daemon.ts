@@ -1,5 +1,6 @@
 /** `greoip daemon` and `greoip cleanup`. */
 import type { Command } from 'commander';
+import { KernelBackend } from '../backend/kernel.ts';
 import { UserlandBackend } from '../backend/userland.ts';
 import { loadConfigFile } from '../config/file.ts';
 import { NoDaemonError, request } from '../daemon/client.ts';
@@ -10,8 +11,8 @@ import { tap } from '../native/index.ts';
 import { CliError } from './errors.ts';
 
 const DAEMON_HELP = `
-The daemon runs the userland EoIP/EoIPv6 tunnels of the network namespace it
-is started in (one process, many tunnels) and is driven by the eoip command
+The daemon runs the EoIP/EoIPv6 tunnels of the network namespace it is
+started in (one process, many tunnels) and is driven by the eoip command
 over a root-only unix socket in /run/greoip/net-<namespace inode>/
 (GREOIP_RUNTIME_DIR overrides /run/greoip). Daemons started with
 "ip netns exec" in different namespaces do not collide.
@@ -22,8 +23,15 @@ file (YAML or TOML; see the README) and reloads it on SIGHUP, applying only the
 difference; an invalid file is refused with the offending field named, and
 the running tunnels stay as they are.
 
-SIGTERM and SIGINT stop it cleanly: tunnel interfaces stay in place with
-carrier off, so addresses and bridge membership survive a restart. "eoip del"
+Userland tunnels (backend userland, the default) are taps whose packets the
+daemon moves. Kernel tunnels (backend kernel) are eoip/eoipv6 links of
+greoip's kernel modules (greoip kmod status): the daemon creates, changes and
+reads them over rtnetlink, and the kernel carries their traffic and
+keepalives, daemon or not.
+
+SIGTERM and SIGINT stop it cleanly: tap interfaces stay in place with carrier
+off, so addresses and bridge membership survive a restart; kernel links stay
+up and keep forwarding. A restarted daemon takes both back. "eoip del"
 removes one tunnel and its interface; "greoip cleanup" removes all of them.
 
 Needs CAP_NET_ADMIN and CAP_NET_RAW (root).
@@ -69,10 +77,9 @@ function log(line: string): void {
 }
 
 async function runDaemon(configFile: string | null): Promise<void> {
-  const backend = new UserlandBackend();
   const daemon = new Daemon({
     paths: runtimePaths(),
-    backends: { userland: backend },
+    backends: { userland: new UserlandBackend(), kernel: new KernelBackend() },
     configFile,
     loadConfig: loadConfigFile,
     log,
@@ -132,14 +139,17 @@ async function cleanup(): Promise<void> {
   }
   const tunnels = (await readState(paths.state)) ?? [];
   const failed: string[] = [];
+  const kernel = tunnels.some((t) => t.backend === 'kernel') ? new KernelBackend() : null;
   for (const t of tunnels) {
     try {
-      tap.delete(t.name);
+      if (t.backend === 'kernel') kernel?.removeLink(t.name);
+      else tap.delete(t.name);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENODEV')
         failed.push(`${t.name}: ${(err as Error).message}`);
     }
   }
+  await kernel?.close({ keepInterfaces: true });
   await writeState(paths.state, []).catch(() => undefined);
   if (failed.length > 0) throw new CliError(`could not remove: ${failed.join('; ')}`);
   process.stdout.write(`removed ${tunnels.length} interface(s) left by a stopped daemon\n`);

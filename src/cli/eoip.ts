@@ -38,15 +38,25 @@ Parameters:
                    at the next. Until the peer's first keepalive arrives the carrier
                    stays on (for peers set to !keepalive). "none" disables both.
   mtu MTU          interface MTU (default 1500; the outer packet is fragmented, DF clear)
-  backend          userland (default: the greoip daemon with a tap) or kernel (eoip.ko)
+  backend          userland (default): a tap whose packets the greoip daemon moves;
+                   kernel: an eoip/eoipv6 link of greoip's kernel modules, which
+                   carry the traffic and keepalives in the kernel (load them with
+                   "modprobe eoip eoipv6" or install them with "greoip kmod install";
+                   "greoip kmod status" checks). Also written --backend. With the
+                   kernel backend, tos 1 means "inherit from the inner packet", as
+                   in the old eoip module. Fixed once the tunnel exists.
 
-The userland tunnels live in the greoip daemon of the current network
-namespace; "eoip add" starts one when none runs (log in its runtime directory).
-Changing tunnels needs root.
+The tunnels of both backends are managed by the greoip daemon of the current
+network namespace; "eoip add" starts one when none runs (log in its runtime
+directory). Kernel links keep forwarding while no daemon runs. One (remote,
+tunnel id) can belong to one tunnel only, whatever its backend: the kernel
+module would take the packets a userland tunnel waits for. Changing tunnels
+needs root.
 
 Examples:
   eoip add name eoip0 local 203.0.113.50 remote 198.51.100.11 tunnel-id 1234
   eoip add name hq6 tid 77 remote 2001:db8::11 keepalive 5,6
+  eoip add name fast0 tid 9 remote 198.51.100.11 backend kernel
   eoip set name eoip0 keepalive none
   eoip list --json
 

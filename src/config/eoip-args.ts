@@ -93,6 +93,7 @@ const TUNNEL_PARAMS: readonly Keyword<FieldName>[] = [
   { word: 'keepalive', canonical: 'keepalive' },
   { word: 'mtu', canonical: 'mtu' },
   { word: 'backend', canonical: 'backend' },
+  { word: '--backend', canonical: 'backend' },
 ];
 
 const DEL_PARAMS: readonly Keyword<FieldName>[] = [{ word: 'name', canonical: 'name' }];

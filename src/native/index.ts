@@ -112,6 +112,9 @@ interface NativeAddon {
   rawOpen(family: RawFamily, protocol: number, opts: RawOptions): number;
   close(fd: number): void;
   peerCred(fd: number): PeerCredentials;
+  netlinkOpen(): number;
+  netlinkSend(fd: number, message: Uint8Array): void;
+  netlinkRecv(fd: number, timeoutMs: number): Buffer | null;
   BatchIo: new (
     fd: number,
     kind: BatchKind,
@@ -200,6 +203,23 @@ export const link = {
   },
   exists(name: string): boolean {
     return loadNative().linkExists(name);
+  },
+};
+
+/**
+ * A NETLINK_ROUTE socket (extended and capped acks on). Bytes only: messages are built and parsed in
+ * src/netlink/. recv() blocks the thread up to `timeoutMs`: for the control plane, never the datapath.
+ */
+export const netlink = {
+  open(): number {
+    return loadNative().netlinkOpen();
+  },
+  send(fd: number, message: Uint8Array): void {
+    loadNative().netlinkSend(fd, message);
+  },
+  /** One datagram (possibly several netlink messages), or null when none arrived in time. */
+  recv(fd: number, timeoutMs: number): Buffer | null {
+    return loadNative().netlinkRecv(fd, timeoutMs);
   },
 };
 

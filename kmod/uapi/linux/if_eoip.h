@@ -23,7 +23,24 @@
 #define IFLA_EOIP_KA_INTERVAL	32
 /* u8 intervals of silence before the carrier drops, 1-255. */
 #define IFLA_EOIP_KA_RETRIES	33
-#define IFLA_EOIP_MAX		IFLA_EOIP_KA_RETRIES
+/*
+ * Read-only, in dumps only (greoip's modules; the old module has neither);
+ * a request carrying them is refused:
+ *   u8  keepalive state: 0 off (keepalive none), 1 waiting (none heard yet,
+ *       carrier on), 2 up, 3 down (interval x retries of silence, carrier off)
+ *   u32 milliseconds since the last keepalive arrived; absent if none ever did
+ *   u32 keepalives received / sent since the link was created (wrapping)
+ */
+#define IFLA_EOIP_KA_STATE	34
+#define IFLA_EOIP_KA_LAST_RX_MS	35
+#define IFLA_EOIP_KA_RX		36
+#define IFLA_EOIP_KA_TX		37
+#define IFLA_EOIP_MAX		IFLA_EOIP_KA_TX
+
+#define EOIP_KA_STATE_OFF	0
+#define EOIP_KA_STATE_WAITING	1
+#define EOIP_KA_STATE_UP	2
+#define EOIP_KA_STATE_DOWN	3
 
 #define EOIP_MAX_TUNNEL_ID	0xffff
 #define EOIPV6_MAX_TUNNEL_ID	0x0fff
