@@ -40,7 +40,7 @@ export const MODULE_MISSING_HINT =
 
 /** extack attribute names as the module words them, to the config field at fault. */
 const FIELD_OF_ATTRIBUTE: [RegExp, string][] = [
-  [/^IFLA_GRE_IKEY\b/, 'tunnel-id'],
+  [/^IFLA_GRE_IKEY\b|already has this remote/, 'tunnel-id'],
   [/^IFLA_GRE_REMOTE\b/, 'remote'],
   [/^IFLA_GRE_LOCAL\b/, 'local'],
   [/^IFLA_GRE_TTL\b/, 'ttl'],
