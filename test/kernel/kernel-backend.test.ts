@@ -97,16 +97,18 @@ test('eoip add backend kernel makes eoip and eoipv6 links that carry ping and TC
   }
 });
 
-test('eoip list reads state, keepalives and counters back from the kernel', async (t) => {
+test('eoip list reads state, keepalives and counters back from the kernel, beside userland tunnels', async (t) => {
   const r = await guest();
-  const list = tunnels(r, 'list-A');
-  t.deepEqual(
-    list.map((s) => [s.config.name, s.backend, s.state, s.carrier]),
-    [
-      ['k4', 'kernel', 'up', true],
-      ['k6', 'kernel', 'up', true],
-    ],
-  );
+  for (const [ok, why] of passed(r, ['add-u7-userland', 'clash-refused', 'del-u7'])) t.true(ok, why);
+  const all = tunnels(r, 'list-A');
+  t.deepEqual(all.map((s) => [s.config.name, s.backend, s.state, s.carrier]).sort(), [
+    ['k4', 'kernel', 'up', true],
+    ['k6', 'kernel', 'up', true],
+    ['u7', 'userland', 'off', true],
+  ]);
+  t.regex(result(r, 'table-A').detail, /u7 +eoip +700 .* userland/);
+  t.regex(result(r, 'table-A').detail, /k4 +eoip +100 .* kernel/);
+  const list = all.filter((s) => s.backend === 'kernel');
   for (const s of list) {
     t.true(s.counters.rxPackets > 0 && s.counters.txPackets > 0, JSON.stringify(s.counters));
     t.true(s.counters.rxBytes > s.counters.rxPackets * 14, JSON.stringify(s.counters));

@@ -69,8 +69,14 @@ for target in 10.4.0.2 2001:db8:66::2; do
   line=$(printf '%s\n' "$out" | grep receiver | tail -1)
   if [ -n "$line" ]; then pass "iperf3-$target" "$line"; else fail "iperf3-$target" "$out"; fi
 done
-sleep 2
+# A userland tunnel beside them; the kernel's (remote, tid) cannot go to userland too.
+check add-u7-userland inA $EOIP add name u7 tid 700 local $A4 remote $B4 keepalive none
+expect_fail clash-refused "tunnel-id: 100 with remote 192.0.2.2 is already used by k4 (kernel)" \
+  inA $EOIP add name u8 tid 100 local $A4 remote $B4
+sleep 1
 pass list-A "$(inA $EOIP list --json)"
+pass table-A "$(inA $EOIP list)"
+check del-u7 inA $EOIP del name u7
 
 # ---- changes through the CLI reach the kernel ----
 check set-mtu inA $EOIP set name k4 mtu 1400
