@@ -163,7 +163,7 @@ function registerStatus(kmod: Command): void {
     .addHelpText('after', STATUS_HELP)
     .action((opts: { json?: boolean; kernel?: string } & Roots) => {
       const roots = rootsOf(opts);
-      const s = kmodStatus({ roots, release: opts.kernel, runner: systemRunner });
+      const s = kmodCall('status', () => kmodStatus({ roots, release: opts.kernel, runner: systemRunner }));
       process.stdout.write(opts.json ? `${JSON.stringify(s)}\n` : formatStatus(s));
       if (s.needsAction) process.exitCode = 1;
     });
@@ -263,7 +263,7 @@ function sourceOf(opts: InstallCliOptions, roots: KmodRoots, release: string): M
 }
 
 /** KmodError -> one message naming the failed step and what was undone; exit status 1. */
-function kmodCall<T>(what: 'build' | 'install', fn: () => T): T {
+function kmodCall<T>(what: 'status' | 'build' | 'install', fn: () => T): T {
   try {
     return fn();
   } catch (err) {

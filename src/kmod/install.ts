@@ -73,6 +73,8 @@ interface Context {
   release: string;
   status: KmodStatus;
   undo: Undo;
+  /** Temporary directories, removed however the install ends. */
+  temp: string[];
   log: (line: string) => void;
 }
 
@@ -87,6 +89,7 @@ export function install(o: InstallOptions): InstallResult {
     release: status.release,
     status,
     undo: new Undo(),
+    temp: [],
     log: o.log ?? (() => {}),
   };
   preflight(ctx);
@@ -99,6 +102,8 @@ export function install(o: InstallOptions): InstallResult {
     const undone = ctx.undo.run();
     if (err instanceof KmodError) throw new KmodError(err.step, err.message, undone);
     throw err;
+  } finally {
+    for (const dir of ctx.temp) rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -143,10 +148,7 @@ function obtainModules(ctx: Context): Record<Kind, string> {
     files = { eoip: join(from.prebuilt, 'eoip.ko'), eoipv6: join(from.prebuilt, 'eoipv6.ko') };
   } else if ('kdir' in from) {
     const out = mkdtempSync(join(tmpdir(), 'greoip-kmod-out-'));
-    ctx.undo.push(() => {
-      rmSync(out, { recursive: true, force: true });
-      return `removed the build directory ${out}`;
-    });
+    ctx.temp.push(out);
     ctx.log(`building against ${from.kdir}`);
     files = buildModules({
       kdir: from.kdir,

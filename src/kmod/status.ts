@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { headersPackages } from './build.ts';
 import { field } from './elf.ts';
+import { KmodError } from './error.ts';
 import type { Runner } from './runner.ts';
 import {
   aliasOwners,
@@ -98,7 +99,10 @@ export function kmodStatus(options: StatusOptions = {}): KmodStatus {
   const running = runningRelease(roots);
   const release = options.release ?? running;
   if (release === null)
-    throw new Error(`cannot tell the running kernel's release (${join(roots.proc, 'sys/kernel/osrelease')})`);
+    throw new KmodError(
+      'status',
+      `cannot tell the running kernel's release (${join(roots.proc, 'sys/kernel/osrelease')}): give --kernel`,
+    );
   const loaded = release === running ? loadedModules(roots) : null;
   const index = readModuleIndex(roots, release);
   const modules = {
