@@ -8,9 +8,20 @@
  * and turns the namespace's receive hook off with the last one), then the
  * global receive handler goes, then the per-namespace tables.
  */
+#include <linux/elfnote.h>
 #include <linux/module.h>
 
 #include "eoip.h"
+
+/*
+ * What `greoip kmod status` tells these modules from the old out-of-tree
+ * project's by (it used the same module names and link kinds): MODULE_INFO
+ * for a module file (`modinfo -F greoip eoip.ko`), and an ELF note for a
+ * loaded module, whose .modinfo is gone but whose note sections the kernel
+ * shows in /sys/module/<name>/notes/. Keep the version equal to dkms.conf's
+ * PACKAGE_VERSION (test/kmod/marks.test.ts checks).
+ */
+#define GREOIP_KMOD_VERSION "0.1.0"
 
 unsigned int eoip_net_id __read_mostly;
 
@@ -86,3 +97,6 @@ module_exit(eoip_module_exit);
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("greoip");
 MODULE_ALIAS_RTNL_LINK(EOIP_KIND);
+MODULE_VERSION(GREOIP_KMOD_VERSION);
+MODULE_INFO(greoip, GREOIP_KMOD_VERSION);
+ELFNOTE32("greoip", 1, GREOIP_KMOD_VERSION);

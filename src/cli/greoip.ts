@@ -7,6 +7,7 @@ import { registerDemo } from './demo.ts';
 import { runCli } from './errors.ts';
 import { registerInspect } from './inspect.ts';
 import { registerKeepaliveCommands } from './keepalive.ts';
+import { registerKmod } from './kmod.ts';
 
 export function buildProgram(): Command {
   const program = new Command('greoip')
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
     .command('keepalive')
     .description('the GRE keepalive reflector (also the gre-keepalive command)');
   registerKeepaliveCommands(keepalive, false);
+  registerKmod(program);
   return program;
 }
 

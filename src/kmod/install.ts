@@ -1,0 +1,322 @@
+/**
+ * `greoip kmod install`: eoip.ko and eoipv6.ko into /lib/modules/<release>/updates/greoip (or through
+ * DKMS), depmod, modprobe. It refuses to go over a foreign module unless forced, and it leaves nothing
+ * half-done: when a step fails, what the earlier steps did is undone (files restored, the index rebuilt,
+ * what it loaded unloaded) and the error names the step.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { buildModules } from './build.ts';
+import { KmodError } from './error.ts';
+import { describeFailure, type Runner, systemRunner } from './runner.ts';
+import { copySources, DKMS_NAME, kmodSourceDir, kmodVersion } from './source.ts';
+import { KINDS, type Kind, type KmodStatus, kmodStatus, moduleFile } from './status.ts';
+import { type KmodRoots, loadedModule, readModuleIndex, SYSTEM_ROOTS } from './system.ts';
+
+export type ModuleSource =
+  | { prebuilt: string }
+  | { kdir: string }
+  /** DKMS builds against /lib/modules/<release>/build and installs into updates/dkms. */
+  | { dkms: true };
+
+export interface InstallOptions {
+  from: ModuleSource;
+  roots?: KmodRoots;
+  /** Default: the running kernel's. Modules are only loaded into the running kernel. */
+  release?: string;
+  /** kmod/ (default: this package's). */
+  source?: string;
+  /** modprobe after installing (default true). */
+  load?: boolean;
+  /** Install over foreign modules (unloading a foreign eoip/eoipv6) and over an existing DKMS tree. */
+  force?: boolean;
+  runner?: Runner;
+  /** Where DKMS sources go (default /usr/src). */
+  srcRoot?: string;
+  /** Progress, one line per step. */
+  log?: (line: string) => void;
+}
+
+export interface InstallResult {
+  release: string;
+  /** The files modprobe now loads. */
+  files: Record<Kind, string>;
+  loaded: Kind[];
+  /** Things the user should know (a module left loaded at an older version, ...). */
+  notes: string[];
+}
+
+/** Undo actions, run newest first; each says what it undid. */
+class Undo {
+  private readonly actions: (() => string)[] = [];
+  push(action: () => string): void {
+    this.actions.push(action);
+  }
+  run(): string[] {
+    const done: string[] = [];
+    for (const action of this.actions.reverse()) {
+      try {
+        done.push(action());
+      } catch (err) {
+        done.push(`could not undo: ${(err as Error).message}`);
+      }
+    }
+    return done;
+  }
+}
+
+interface Context {
+  o: InstallOptions;
+  roots: KmodRoots;
+  runner: Runner;
+  release: string;
+  status: KmodStatus;
+  undo: Undo;
+  /** Temporary directories, removed however the install ends. */
+  temp: string[];
+  log: (line: string) => void;
+}
+
+export function install(o: InstallOptions): InstallResult {
+  const roots = o.roots ?? SYSTEM_ROOTS;
+  const runner = o.runner ?? systemRunner;
+  const status = kmodStatus({ roots, release: o.release, runner });
+  const ctx: Context = {
+    o,
+    roots,
+    runner,
+    release: status.release,
+    status,
+    undo: new Undo(),
+    temp: [],
+    log: o.log ?? (() => {}),
+  };
+  preflight(ctx);
+  try {
+    const files = 'dkms' in o.from ? installDkms(ctx) : installFiles(ctx);
+    const result: InstallResult = { release: ctx.release, files, loaded: [], notes: [] };
+    if (o.load !== false) load(ctx, result);
+    return result;
+  } catch (err) {
+    const undone = ctx.undo.run();
+    if (err instanceof KmodError) throw new KmodError(err.step, err.message, undone);
+    throw err;
+  } finally {
+    for (const dir of ctx.temp) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Findings that make an install pointless or harmful unless forced. */
+const BLOCKING = /-(foreign-loaded|foreign-file|alias-claimed)$/;
+
+function preflight(ctx: Context): void {
+  const s = ctx.status;
+  const unsupported = s.findings.find((f) => f.id === 'modules-unsupported');
+  if (unsupported) throw new KmodError('check', unsupported.message);
+  const blockers = s.findings.filter((f) => BLOCKING.test(f.id));
+  if (blockers.length > 0 && ctx.o.force !== true) {
+    throw new KmodError(
+      'check',
+      `refusing to install over a foreign module (--force to install anyway):\n${blockers
+        .map((f) => `  ${f.message}\n${f.advice.map((a) => `    - ${a}`).join('\n')}`)
+        .join('\n')}`,
+    );
+  }
+}
+
+/** depmod/modprobe options for a modules tree that is not the system's (fixture trees, chroots). */
+function baseArgs(ctx: Context, flag: '-b' | '-d'): string[] {
+  const m = ctx.roots.modules.replace(/\/+$/, '');
+  if (m === '/lib/modules') return [];
+  if (!m.endsWith('/lib/modules'))
+    throw new KmodError('depmod', `${m}: depmod needs a tree ending in /lib/modules`);
+  return [flag, m.slice(0, -'/lib/modules'.length) || '/'];
+}
+
+function run(ctx: Context, step: string, command: string, args: string[]): void {
+  ctx.log(`${command} ${args.join(' ')}`);
+  const r = ctx.runner.run(command, args);
+  if (r.status !== 0) throw new KmodError(step, describeFailure(command, args, r));
+}
+
+/** The modules to install: built here (into a temporary directory) or prebuilt, checked before any change. */
+function obtainModules(ctx: Context): Record<Kind, string> {
+  const from = ctx.o.from;
+  let files: Record<Kind, string>;
+  if ('prebuilt' in from) {
+    files = { eoip: join(from.prebuilt, 'eoip.ko'), eoipv6: join(from.prebuilt, 'eoipv6.ko') };
+  } else if ('kdir' in from) {
+    const out = mkdtempSync(join(tmpdir(), 'greoip-kmod-out-'));
+    ctx.temp.push(out);
+    ctx.log(`building against ${from.kdir}`);
+    files = buildModules({
+      kdir: from.kdir,
+      release: ctx.release,
+      outDir: out,
+      source: ctx.o.source,
+      runner: ctx.runner,
+    }).files;
+  } else {
+    throw new Error('obtainModules: DKMS builds its own');
+  }
+  for (const kind of KINDS) checkModule(ctx, kind, files[kind]);
+  return files;
+}
+
+function checkModule(ctx: Context, kind: Kind, path: string): void {
+  if (!existsSync(path)) throw new KmodError('check', `${path}: no such file (build it: greoip kmod build)`);
+  const f = moduleFile(path, ctx.runner);
+  if (f.greoip === null)
+    throw new KmodError('check', `${path} is not greoip's ${kind} module (no greoip mark in its modinfo)`);
+  if (f.builtFor !== ctx.release)
+    throw new KmodError(
+      'check',
+      `${path} was built for kernel ${f.builtFor ?? '(unknown)'}, not ${ctx.release}`,
+    );
+  const sb = ctx.status.secureBoot;
+  if (ctx.o.load !== false && !f.signed && (sb.state === 'on' || sb.sigEnforce === true)) {
+    throw new KmodError(
+      'check',
+      `Secure Boot is on and ${path} is unsigned, so the kernel would refuse it: sign it with an enrolled ` +
+        'MOK key (kmod/README.md, "Secure Boot"), use --dkms, or install with --no-load and sign the installed files',
+    );
+  }
+}
+
+function installFiles(ctx: Context): Record<Kind, string> {
+  const files = obtainModules(ctx);
+  const dest = join(ctx.roots.modules, ctx.release, 'updates', 'greoip');
+  const installed = { eoip: join(dest, 'eoip.ko'), eoipv6: join(dest, 'eoipv6.ko') };
+  copyModules(ctx, files, installed);
+  run(ctx, 'depmod', 'depmod', [...baseArgs(ctx, '-b'), '-a', ctx.release]);
+  checkResolves(ctx, installed);
+  return installed;
+}
+
+/** Writes each module atomically; the undo restores what was there (and rebuilds the index after). */
+function copyModules(ctx: Context, from: Record<Kind, string>, to: Record<Kind, string>): void {
+  const dir = dirname(to.eoip);
+  const created = !existsSync(dir);
+  const previous = new Map<string, Buffer | null>();
+  ctx.undo.push(() => {
+    for (const [path, data] of previous) {
+      if (data === null) rmSync(path, { force: true });
+      else writeFileSync(path, data);
+    }
+    if (created) rmSync(dir, { recursive: true, force: true });
+    const r = ctx.runner.run('depmod', [...baseArgs(ctx, '-b'), '-a', ctx.release]);
+    const index =
+      r.status === 0
+        ? 'depmod -a rebuilt the index'
+        : `depmod -a failed too: ${describeFailure('depmod', [], r)}`;
+    return `removed ${[...previous.keys()].join(', ')}${[...previous.values()].some((d) => d) ? ' (the previous files restored)' : ''}; ${index}`;
+  });
+  mkdirSync(dir, { recursive: true });
+  for (const kind of KINDS) {
+    previous.set(to[kind], existsSync(to[kind]) ? readFileSync(to[kind]) : null);
+    const tmp = `${to[kind]}.greoip-tmp`;
+    writeFileSync(tmp, readFileSync(from[kind]));
+    renameSync(tmp, to[kind]);
+  }
+  ctx.log(`copied eoip.ko and eoipv6.ko to ${dir}`);
+}
+
+/** After depmod: modprobe must now pick greoip's files (another eoip.ko in updates/ could win). */
+function checkResolves(ctx: Context, expected: Record<Kind, string> | null): Record<Kind, string> {
+  const index = readModuleIndex(ctx.roots, ctx.release);
+  const out = {} as Record<Kind, string>;
+  for (const kind of KINDS) {
+    const path = index.files.get(kind);
+    const ours = path !== undefined && moduleFile(path, ctx.runner).greoip !== null;
+    if (path === undefined || (expected ? path !== expected[kind] : !ours)) {
+      throw new KmodError(
+        'depmod',
+        `after depmod, modprobe ${kind} would load ${path ?? 'nothing'}` +
+          (path
+            ? `, not ${expected?.[kind] ?? "greoip's module"}: that file takes precedence; remove it`
+            : ''),
+      );
+    }
+    out[kind] = path;
+  }
+  return out;
+}
+
+function installDkms(ctx: Context): Record<Kind, string> {
+  if (!ctx.runner.has('dkms'))
+    throw new KmodError('dkms', 'dkms is not installed: apt-get install dkms (or install without --dkms)');
+  const h = ctx.status.headers;
+  if (!h.present)
+    throw new KmodError(
+      'dkms',
+      `DKMS needs the kernel headers (${h.path}): apt-get install ${h.packages.join(' or ')}`,
+    );
+  const source = ctx.o.source ?? kmodSourceDir();
+  const version = kmodVersion(source);
+  const mv = ['-m', DKMS_NAME, '-v', version];
+  const tree = join(ctx.o.srcRoot ?? '/usr/src', `${DKMS_NAME}-${version}`);
+  replaceDkmsTree(ctx, tree, mv);
+  copySources(source, tree);
+  ctx.undo.push(() => {
+    rmSync(tree, { recursive: true, force: true });
+    return `removed ${tree}`;
+  });
+  ctx.log(`copied the module sources to ${tree}`);
+  run(ctx, 'dkms add', 'dkms', ['add', ...mv]);
+  ctx.undo.push(() => {
+    const r = ctx.runner.run('dkms', ['remove', ...mv, '--all']);
+    return r.status === 0
+      ? `dkms remove ${DKMS_NAME}/${version} --all`
+      : `dkms remove failed: ${r.stderr.trim()}`;
+  });
+  run(ctx, 'dkms build', 'dkms', ['build', ...mv, '-k', ctx.release]);
+  run(ctx, 'dkms install', 'dkms', ['install', ...mv, '-k', ctx.release]);
+  return checkResolves(ctx, null);
+}
+
+/** An existing /usr/src tree of this version: refused, or with --force removed from DKMS first. */
+function replaceDkmsTree(ctx: Context, tree: string, mv: string[]): void {
+  if (!existsSync(tree)) return;
+  if (ctx.o.force !== true) {
+    throw new KmodError(
+      'dkms',
+      `${tree} already exists: dkms remove ${mv[1]}/${mv[3]} --all && rm -r ${tree}, or use --force`,
+    );
+  }
+  ctx.log(`dkms remove ${mv[1]}/${mv[3]} --all (--force)`);
+  ctx.runner.run('dkms', ['remove', ...mv, '--all']);
+  rmSync(tree, { recursive: true, force: true });
+}
+
+function load(ctx: Context, result: InstallResult): void {
+  if (ctx.release !== ctx.status.running) {
+    result.notes.push(`${ctx.release} is not the running kernel: the modules load once it runs`);
+    return;
+  }
+  for (const kind of KINDS) loadOne(ctx, kind, result);
+}
+
+function loadOne(ctx: Context, kind: Kind, result: InstallResult): void {
+  const before = ctx.status.modules[kind].loaded;
+  if (before?.greoip) {
+    if (before.greoip !== moduleFile(result.files[kind], ctx.runner).greoip)
+      result.notes.push(
+        `greoip's ${kind} ${before.greoip} stays loaded: modprobe -r ${kind} && modprobe ${kind} loads the new one (deleting its devices)`,
+      );
+    return;
+  }
+  // Only reached with --force: the foreign module owns the link kind, ours cannot load beside it.
+  if (before) run(ctx, `rmmod foreign ${kind}`, 'rmmod', [kind]);
+  run(ctx, `modprobe ${kind}`, 'modprobe', [...baseArgs(ctx, '-d'), kind]);
+  ctx.undo.push(() => {
+    const r = ctx.runner.run('rmmod', [kind]);
+    return r.status === 0 ? `rmmod ${kind}` : `rmmod ${kind} failed: ${r.stderr.trim()}`;
+  });
+  if (loadedModule(ctx.roots, kind).greoip === null)
+    throw new KmodError(
+      `modprobe ${kind}`,
+      `modprobe ${kind} succeeded but the loaded ${kind} is not greoip's`,
+    );
+  result.loaded.push(kind);
+}
