@@ -17,23 +17,12 @@ import * as eoipv6 from '../../src/wire/eoipv6.ts';
 import * as ipv4 from '../../src/wire/ipv4.ts';
 import * as ipv6 from '../../src/wire/ipv6.ts';
 import { WireStatus } from '../../src/wire/status.ts';
-import { REPO_DIR } from '../helpers.ts';
+import { buildKmod, KMOD } from './kmod.ts';
 import { findKernel, type GuestResult, type RunResult, runInGuest } from './lab.ts';
 
-const KMOD = join(REPO_DIR, 'kmod');
 const GUEST = new URL('./guest/', import.meta.url);
 /** pptp and what it needs beyond the lab's modules (gre is already there). */
 const PPTP_MODULES = ['slhc', 'ppp_generic', 'pppox', 'pptp'];
-
-/** Builds the modules and the two static tools; a warning fails the build (build.sh). */
-function build(): void {
-  try {
-    execFileSync(join(KMOD, 'build.sh'), ['--tools'], { encoding: 'utf8', stdio: 'pipe' });
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`kmod/build.sh --tools failed:\n${err.stdout ?? ''}${err.stderr ?? err.message}`);
-  }
-}
 
 function moduleFile(version: string, name: string): string {
   return execFileSync('/usr/sbin/modinfo', ['-k', version, '-n', name], { encoding: 'utf8' }).trim();
@@ -42,7 +31,7 @@ function moduleFile(version: string, name: string): string {
 let boot: Promise<RunResult> | undefined;
 function guest(): Promise<RunResult> {
   boot ??= (async () => {
-    build();
+    buildKmod();
     const kernel = findKernel();
     const files: Record<string, Uint8Array | string> = {
       '/lab/topology.sh': readFileSync(new URL('topology.sh', GUEST), 'utf8'),

@@ -4,25 +4,18 @@
  * creates, changes, lists and deletes eoip.ko/eoipv6.ko links through the daemon over rtnetlink.
  * Guest half: guest/kernel-backend.sh.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import type { TunnelStatus } from '../../src/backend/types.ts';
 import { REPO_DIR } from '../helpers.ts';
+import { buildKmod, KMOD } from './kmod.ts';
 import { type GuestResult, type RunResult, runInGuest } from './lab.ts';
-
-const KMOD = join(REPO_DIR, 'kmod');
 
 let boot: Promise<RunResult> | undefined;
 function guest(): Promise<RunResult> {
   boot ??= (async () => {
-    try {
-      execFileSync(join(KMOD, 'build.sh'), ['--tools'], { encoding: 'utf8', stdio: 'pipe' });
-    } catch (e) {
-      const err = e as { stdout?: string; stderr?: string; message: string };
-      throw new Error(`kmod/build.sh --tools failed:\n${err.stdout ?? ''}${err.stderr ?? err.message}`);
-    }
+    buildKmod();
     return runInGuest({
       script: readFileSync(new URL('guest/kernel-backend.sh', import.meta.url), 'utf8'),
       files: {

@@ -4,10 +4,19 @@
  * accept_local 0 read back on every interface, ping over both tunnels. One boot for the whole file.
  * A missing kernel, qemu or tool fails these tests (CI installs them through scripts/setup.sh).
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { CpioTree } from './cpio.ts';
-import { findKernel, type GuestResult, LabError, parseMarkers, type RunResult, runInGuest } from './lab.ts';
+import {
+  findKernel,
+  type GuestResult,
+  LabError,
+  parseMarkers,
+  prepareBoot,
+  type RunResult,
+  runInGuest,
+} from './lab.ts';
 
 const GUEST = new URL('./guest/', import.meta.url);
 
@@ -100,6 +109,23 @@ test('a kernel that is not installed fails with a message naming what to install
   } finally {
     if (saved === undefined) delete process.env.GREOIP_KERNEL_VERSION;
     else process.env.GREOIP_KERNEL_VERSION = saved;
+  }
+});
+
+test('a guest network on a tap that is missing or not a tap is refused before qemu starts', (t) => {
+  const netns = `gi-lab-${process.pid.toString(36)}`;
+  execFileSync('/usr/sbin/ip', ['netns', 'add', netns]);
+  try {
+    const missing = t.throws(() => prepareBoot({ script: '', network: { netns, tap: 'gi-none' } }), {
+      instanceOf: LabError,
+    });
+    t.regex(missing?.message ?? '', new RegExp(`ip -n ${netns} tuntap add dev gi-none mode tap`));
+    const notTap = t.throws(() => prepareBoot({ script: '', network: { netns, tap: 'lo' } }), {
+      instanceOf: LabError,
+    });
+    t.regex(notTap?.message ?? '', /lo in gi-lab-\S+ is not a tap/);
+  } finally {
+    execFileSync('/usr/sbin/ip', ['netns', 'del', netns]);
   }
 });
 

@@ -3,7 +3,8 @@
  * initramfs, runs a shell script inside, and reports what it found through greppable console markers.
  * Recipe and gotchas: ../../../shared/KERNEL-LAB.md; how to run a script by hand: README.md here.
  *
- * Everything the guest does stays inside the guest: the VM has no network card (-nic none).
+ * Everything the guest does stays inside the guest: the VM has no network card (-nic none), unless
+ * `network` gives it a virtio NIC attached to a tap in a host network namespace the caller made.
  *
  * Markers the guest prints (one line each; names have no spaces):
  *   @@GREOIP BOOT <uptime>          the init script started
@@ -32,6 +33,7 @@ import { dirname, join, posix, resolve } from 'node:path';
 import { CpioTree } from './cpio.ts';
 
 export const QEMU = '/usr/bin/qemu-system-x86_64';
+const IP = '/usr/sbin/ip';
 export const QBOOT = '/usr/share/qemu/qboot.rom';
 /** Where the guest mounts the host's root (read-only) when `shareHost` is set. */
 export const GUEST_HOST_ROOT = '/host';
@@ -55,6 +57,8 @@ export const LAB_MODULES = [
 ];
 /** Loaded at boot only when the host filesystem is shared. */
 const SHARE_MODULES = ['virtio_pci', '9pnet_virtio', '9p'];
+/** Loaded at boot only when the guest has a network card. */
+const NETWORK_MODULES = ['virtio_pci', 'virtio_net'];
 /** Real binaries (with their libraries); busybox provides the rest. Call them by full path in the guest. */
 export const LAB_BINARIES = ['/usr/sbin/ip', '/usr/sbin/tc', '/usr/sbin/bpftool', '/usr/bin/iperf3'];
 
@@ -75,6 +79,31 @@ export interface GuestResult {
   detail: string;
 }
 
+/** The guest's network card: virtio-net on a persistent tap that already exists in a host namespace. */
+export interface GuestNetwork {
+  /** Host network namespace holding the tap; qemu runs in it (`ip netns exec NETNS qemu ...`). */
+  netns: string;
+  /**
+   * A persistent tap in `netns` (`ip -n NETNS tuntap add dev TAP mode tap`), made and addressed by the
+   * caller before the boot; qemu attaches to it and the tap outlives the VM. It shows carrier only while
+   * qemu holds it. The guest sees the card as eth0.
+   */
+  tap: string;
+  /** The guest card's MAC address (default qemu's 52:54:00:12:34:56). */
+  mac?: string;
+}
+
+/** What an `onMarker` callback can do while the guest runs. */
+export interface GuestConsole {
+  /**
+   * Writes one line to the guest's serial console (qemu's stdin); the guest reads it with the prelude's
+   * `from_host` / `wait_host`. Lines wait in the guest's tty until read. No newline inside `line`.
+   */
+  send(line: string): void;
+  /** Milliseconds since qemu was spawned. */
+  elapsedMs(): number;
+}
+
 export interface RunOptions {
   /** Shell script (busybox sh) run by /init after setup; helpers from the prelude are available (README.md). */
   script: string;
@@ -88,6 +117,14 @@ export interface RunOptions {
   append?: string;
   /** Guest memory in MiB (default 1024). */
   memoryMiB?: number;
+  /** A network card for the guest (default none: `-nic none`). */
+  network?: GuestNetwork;
+  /**
+   * Called for each PASS/FAIL marker as soon as its line reaches the console, while the guest runs
+   * (runInGuest only). A callback that throws or rejects stops the VM and runInGuest rejects with its
+   * error; runInGuest settles only after every callback it started has finished.
+   */
+  onMarker?: (marker: GuestResult, guest: GuestConsole) => void | Promise<void>;
 }
 
 export interface RunResult {
@@ -247,6 +284,8 @@ mount -t bpf bpf /sys/fs/bpf
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 echo "@@GREOIP BOOT $(cut -d' ' -f1 /proc/uptime)"
 [ -f /lab/env.sh ] && . /lab/env.sh
+# The host writes lines for from_host/wait_host: no echo of them into the markers it parses.
+[ "$LAB_CONSOLE_INPUT" = 1 ] && stty -echo </dev/console
 for m in $LAB_LOAD_MODULES; do
   modprobe "$m" || echo "@@GREOIP FAIL modprobe-$m modprobe $m failed"
 done
@@ -293,6 +332,23 @@ check() {
 # expect_eq NAME EXPECTED ACTUAL
 expect_eq() {
   if [ "$2" = "$3" ]; then pass "$1" "$3"; else fail "$1" "expected '$2' got '$3'"; fi
+}
+# from_host [SECONDS]: prints the next line the host wrote to the console (runInGuest's onMarker,
+# guest.send); status 1 when none came in SECONDS (default 60).
+from_host() {
+  IFS= read -r -t "\${1:-60}" _line </dev/console || return 1
+  printf '%s\\n' "$_line"
+}
+# wait_host LINE [SECONDS]: until the host writes exactly LINE (other lines are skipped); status 1
+# when it did not come in SECONDS (default 60).
+wait_host() {
+  _end=$(($(cut -d. -f1 /proc/uptime) + \${2:-60}))
+  while :; do
+    _left=$((_end - $(cut -d. -f1 /proc/uptime)))
+    [ "$_left" -gt 0 ] || return 1
+    _got=$(from_host "$_left") || return 1
+    [ "$_got" = "$1" ] && return 0
+  done
 }
 `;
 
@@ -393,18 +449,26 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** One console line: a PASS/FAIL result, DONE with the script's status, or nothing. */
+function parseMarkerLine(raw: string): GuestResult | { done: number } | undefined {
+  const at = raw.indexOf('@@GREOIP ');
+  if (at < 0) return undefined;
+  const line = raw.slice(at + '@@GREOIP '.length).trimEnd();
+  const m = /^(PASS|FAIL|DONE) (\S+)(?: (.*))?$/.exec(line);
+  if (m === null) return undefined;
+  if (m[1] === 'DONE') return { done: Number(m[2]) };
+  return { name: m[2]!, ok: m[1] === 'PASS', detail: m[3] ?? '' };
+}
+
 /** Parses the PASS/FAIL markers out of console output. */
 export function parseMarkers(output: string): { results: GuestResult[]; done: number | undefined } {
   const results: GuestResult[] = [];
   let done: number | undefined;
   for (const raw of output.split('\n')) {
-    const at = raw.indexOf('@@GREOIP ');
-    if (at < 0) continue;
-    const line = raw.slice(at + '@@GREOIP '.length).trimEnd();
-    const m = /^(PASS|FAIL|DONE) (\S+)(?: (.*))?$/.exec(line);
-    if (m === null) continue;
-    if (m[1] === 'DONE') done = Number(m[2]);
-    else results.push({ name: m[2]!, ok: m[1] === 'PASS', detail: m[3] ?? '' });
+    const m = parseMarkerLine(raw);
+    if (m === undefined) continue;
+    if ('done' in m) done = m.done;
+    else results.push(m);
   }
   return { results, done };
 }
@@ -433,12 +497,17 @@ export function prepareBoot(options: Omit<RunOptions, 'timeoutMs'>): Boot {
   const base = ensureInitramfs(kernel);
   const share = options.shareHost === true;
 
+  const network = options.network;
+  if (network !== undefined) checkTap(network);
+
   const extra = new CpioTree();
-  const load = LAB_MODULES.filter((m) => !SHARE_MODULES.includes(m) && m !== 'virtio_net');
-  if (share) load.push(...SHARE_MODULES);
+  const load = LAB_MODULES.filter((m) => !SHARE_MODULES.includes(m) && !NETWORK_MODULES.includes(m));
+  for (const m of [...(share ? SHARE_MODULES : []), ...(network ? NETWORK_MODULES : [])])
+    if (!load.includes(m)) load.push(m);
   extra.file(
     'lab/env.sh',
     `LAB_SHARE_HOST=${share ? 1 : 0}\nLAB_LOAD_MODULES=${shellQuote(load.join(' '))}\n` +
+      `LAB_CONSOLE_INPUT=${options.onMarker === undefined ? 0 : 1}\n` +
       `LAB_KERNEL=${shellQuote(kernel.version)}\nexport LAB_SHARE_HOST LAB_KERNEL\n`,
   );
   extra.file('lab/script.sh', options.script, 0o755);
@@ -460,8 +529,14 @@ export function prepareBoot(options: Omit<RunOptions, 'timeoutMs'>): Boot {
     '-smp',
     '1',
     '-nographic',
-    '-nic',
-    'none',
+    ...(network === undefined
+      ? ['-nic', 'none']
+      : [
+          '-netdev',
+          `tap,id=n0,ifname=${network.tap},script=no,downscript=no`,
+          '-device',
+          `virtio-net-pci,netdev=n0${network.mac ? `,mac=${network.mac}` : ''}`,
+        ]),
     '-no-reboot',
     '-bios',
     QBOOT,
@@ -473,7 +548,33 @@ export function prepareBoot(options: Omit<RunOptions, 'timeoutMs'>): Boot {
     `console=ttyS0 panic=-1 rdinit=/init quiet${options.append ? ` ${options.append}` : ''}`,
   ];
   if (share) args.push('-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on');
-  return { command: QEMU, args, kernel, cleanup: () => rmSync(work, { recursive: true, force: true }) };
+  const cleanup = () => rmSync(work, { recursive: true, force: true });
+  // `ip netns exec` execs qemu in place: the pid (and the signals sent to it) stay qemu's.
+  if (network !== undefined)
+    return { command: IP, args: ['netns', 'exec', network.netns, QEMU, ...args], kernel, cleanup };
+  return { command: QEMU, args, kernel, cleanup };
+}
+
+/**
+ * The guest's tap must exist before the boot: given a missing name, qemu would make a fresh tap of its
+ * own (down, unaddressed, gone with the VM) and the test would talk to nothing.
+ */
+function checkTap(network: GuestNetwork): void {
+  let detail: string;
+  try {
+    detail = execFileSync(IP, ['-n', network.netns, '-d', 'link', 'show', 'dev', network.tap], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new LabError(
+      `kernel lab: no tap ${network.tap} in network namespace ${network.netns} (${(err.stderr ?? err.message).trim()}): ` +
+        `make it first: ip -n ${network.netns} tuntap add dev ${network.tap} mode tap`,
+    );
+  }
+  if (!/\btun type tap\b/.test(detail))
+    throw new LabError(`kernel lab: ${network.tap} in ${network.netns} is not a tap:\n${detail}`);
 }
 
 /**
@@ -483,36 +584,75 @@ export function prepareBoot(options: Omit<RunOptions, 'timeoutMs'>): Boot {
  */
 export async function runInGuest(options: RunOptions): Promise<RunResult> {
   const boot = prepareBoot(options);
-  const { args } = boot;
   const timeoutMs = options.timeoutMs ?? 120_000;
+  const onMarker = options.onMarker;
   const started = Date.now();
   let bootMs: number | undefined;
   let output = '';
   try {
-    const { code, signal, timedOut } = await new Promise<{
+    const { code, signal, timedOut, callbackError } = await new Promise<{
       code: number | null;
       signal: NodeJS.Signals | null;
       timedOut: boolean;
+      callbackError: { marker: string; error: unknown } | undefined;
     }>((resolvePromise, reject) => {
-      const qemu = spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      // stdin is the guest's console input only when a callback can write to it.
+      const qemu = spawn(boot.command, boot.args, {
+        stdio: [onMarker === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      });
       let timedOut = false;
+      let callbackError: { marker: string; error: unknown } | undefined;
+      const pending = new Set<Promise<void>>();
       const timer = setTimeout(() => {
         timedOut = true;
         qemu.kill('SIGKILL');
       }, timeoutMs);
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString('latin1');
-        if (bootMs === undefined && output.includes('@@GREOIP BOOT')) bootMs = Date.now() - started;
+      const guest: GuestConsole = {
+        send(line) {
+          if (/[\r\n]/.test(line))
+            throw new LabError(`kernel lab: a console line cannot hold a newline: ${line}`);
+          if (qemu.stdin?.writable) qemu.stdin.write(`${line}\n`);
+        },
+        elapsedMs: () => Date.now() - started,
       };
-      qemu.stdout.on('data', onData);
-      qemu.stderr.on('data', onData);
+      const failed = (marker: string, error: unknown) => {
+        if (callbackError !== undefined) return;
+        callbackError = { marker, error };
+        qemu.kill('SIGKILL');
+      };
+      let partial = '';
+      const onData = (chunk: Buffer) => {
+        const text = chunk.toString('latin1');
+        output += text;
+        if (bootMs === undefined && output.includes('@@GREOIP BOOT')) bootMs = Date.now() - started;
+        if (onMarker === undefined) return;
+        const lines = (partial + text).split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) {
+          const m = parseMarkerLine(line.replace(/\r/g, ''));
+          if (m === undefined || 'done' in m || callbackError !== undefined) continue;
+          try {
+            const p = Promise.resolve(onMarker(m, guest)).catch((e: unknown) => failed(m.name, e));
+            pending.add(p);
+            void p.finally(() => pending.delete(p));
+          } catch (e) {
+            failed(m.name, e);
+          }
+        }
+      };
+      qemu.stdout?.on('data', onData);
+      qemu.stderr?.on('data', onData);
+      // A guest that powered off while the host still writes: nothing to report.
+      qemu.stdin?.on('error', () => {});
       qemu.on('error', (e) => {
         clearTimeout(timer);
-        reject(new LabError(`kernel lab: cannot start ${QEMU}: ${e.message}`));
+        reject(new LabError(`kernel lab: cannot start ${boot.command}: ${e.message}`));
       });
       qemu.on('close', (c, s) => {
         clearTimeout(timer);
-        resolvePromise({ code: c, signal: s, timedOut });
+        void Promise.allSettled([...pending]).then(() =>
+          resolvePromise({ code: c, signal: s, timedOut, callbackError }),
+        );
       });
     });
     output = output.replace(/\r/g, '');
@@ -523,6 +663,14 @@ export async function runInGuest(options: RunOptions): Promise<RunResult> {
       writeFileSync(join(logDir, `boot-${started}-${process.pid}.log`), output);
     }
     const durationMs = Date.now() - started;
+    if (callbackError !== undefined) {
+      const { marker, error } = callbackError;
+      const why = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      throw new LabError(
+        `kernel lab: onMarker failed on ${marker}, VM stopped: ${why}\nconsole output ends with:\n${tail(output, 60)}`,
+        { cause: error },
+      );
+    }
     const { results, done } = parseMarkers(output);
     if (done === undefined) {
       const why = timedOut
