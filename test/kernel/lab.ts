@@ -117,6 +117,13 @@ export interface RunOptions {
   append?: string;
   /** Guest memory in MiB (default 1024). */
   memoryMiB?: number;
+  /** Virtual CPUs (default 1). */
+  cpus?: number;
+  /**
+   * Extra qemu arguments, appended last (e.g. `['-icount', 'shift=0,sleep=off']` for bench/kernel.mjs:
+   * guest time then counts instructions, so figures do not depend on how busy the host is).
+   */
+  qemuArgs?: string[];
   /** A network card for the guest (default none: `-nic none`). */
   network?: GuestNetwork;
   /**
@@ -527,7 +534,7 @@ export function prepareBoot(options: Omit<RunOptions, 'timeoutMs'>): Boot {
     '-m',
     String(options.memoryMiB ?? 1024),
     '-smp',
-    '1',
+    String(options.cpus ?? 1),
     '-nographic',
     ...(network === undefined
       ? ['-nic', 'none']
@@ -548,6 +555,7 @@ export function prepareBoot(options: Omit<RunOptions, 'timeoutMs'>): Boot {
     `console=ttyS0 panic=-1 rdinit=/init quiet${options.append ? ` ${options.append}` : ''}`,
   ];
   if (share) args.push('-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on');
+  args.push(...(options.qemuArgs ?? []));
   const cleanup = () => rmSync(work, { recursive: true, force: true });
   // `ip netns exec` execs qemu in place: the pid (and the signals sent to it) stay qemu's.
   if (network !== undefined)

@@ -4,6 +4,7 @@
  *   npx tsx test/kernel/run.ts [--share] [--file GUEST=HOST]... [--timeout SECONDS] SCRIPT.sh
  *   npx tsx test/kernel/run.ts [--share] -c 'ip -d link show; lsmod'
  *   npx tsx test/kernel/run.ts --share --interactive [SCRIPT.sh]   # then a shell on the console
+ *   npx tsx test/kernel/run.ts --cpus 2 --qemu '-icount shift=0,sleep=off' SCRIPT.sh   # more qemu settings
  *
  * Prints the console output, then one line per marker; exits 1 when a marker is FAIL or the script's
  * status is not 0. --interactive hands the terminal to qemu (leave with `poweroff -f`, or Ctrl-A x).
@@ -21,8 +22,15 @@ const { values, positionals } = parseArgs({
     timeout: { type: 'string', default: '120' },
     command: { type: 'string', short: 'c' },
     interactive: { type: 'boolean', default: false },
+    cpus: { type: 'string', default: '1' },
+    qemu: { type: 'string', multiple: true, default: [] },
   },
 });
+
+const cpus = Number(values.cpus);
+if (!Number.isInteger(cpus) || cpus < 1) throw new Error(`--cpus wants a positive integer, got ${values.cpus}`);
+// Each --qemu value is split on whitespace: --qemu '-icount shift=0,sleep=off'.
+const qemuArgs = values.qemu.flatMap((a) => a.split(/\s+/).filter((w) => w !== ''));
 
 let script = values.command ?? (positionals[0] !== undefined ? readFileSync(positionals[0], 'utf8') : '');
 const files: Record<string, Buffer> = {};
@@ -35,7 +43,7 @@ for (const spec of values.file) {
 if (values.interactive) {
   script += '\necho "lab: interactive shell (/usr/sbin/ip is iproute2; leave with poweroff -f)"\n';
   script += 'exec sh </dev/console >/dev/console 2>&1\n';
-  const boot = prepareBoot({ script, files, shareHost: values.share });
+  const boot = prepareBoot({ script, files, shareHost: values.share, cpus, qemuArgs });
   try {
     process.exitCode = spawnSync(boot.command, boot.args, { stdio: 'inherit' }).status ?? 1;
   } finally {
@@ -46,6 +54,8 @@ if (values.interactive) {
     script,
     files,
     shareHost: values.share,
+    cpus,
+    qemuArgs,
     timeoutMs: Number(values.timeout) * 1000,
   });
   process.stdout.write(r.output);
