@@ -12,14 +12,19 @@ function escapeXml(text) {
   );
 }
 
-function formatValue(v) {
+function formatValue(v, decimals) {
+  if (decimals !== undefined) return v.toFixed(decimals);
   if (v >= 1e6) return `${(v / 1e6).toFixed(2)} M`;
   if (v >= 1e3) return `${(v / 1e3).toFixed(1)} k`;
   return v.toFixed(0);
 }
 
 /**
- * @param {{ title: string, unit: string, groups: string[], series: { name: string, values: number[] }[], footer?: string }} chart
+ * A series may carry `low`/`high` (same length as `values`): drawn as a whisker
+ * over its bar (e.g. the min and max of the rounds whose median is the bar).
+ * `decimals` prints values with that many decimals instead of k/M units.
+ *
+ * @param {{ title: string, unit: string, groups: string[], series: { name: string, values: number[], low?: number[], high?: number[] }[], decimals?: number, footer?: string }} chart
  * @returns {string}
  */
 export function barChart(chart) {
@@ -31,7 +36,7 @@ export function barChart(chart) {
   const bottom = 100;
   const plotW = width - left - right;
   const plotH = height - top - bottom;
-  const max = Math.max(...chart.series.flatMap((s) => s.values)) * 1.15;
+  const max = Math.max(...chart.series.flatMap((s) => [...s.values, ...(s.high ?? [])])) * 1.15;
   const groupW = plotW / chart.groups.length;
   const barW = (groupW * 0.7) / chart.series.length;
   const y = (v) => top + plotH - (v / max) * plotH;
@@ -48,7 +53,7 @@ export function barChart(chart) {
     const v = (max / 4) * i;
     parts.push(
       `<line x1="${left - 4}" y1="${y(v)}" x2="${left + plotW}" y2="${y(v)}" stroke="#e2e2e2"/>`,
-      `<text x="${left - 8}" y="${y(v) + 4}" text-anchor="end">${formatValue(v)}</text>`,
+      `<text x="${left - 8}" y="${y(v) + 4}" text-anchor="end">${formatValue(v, chart.decimals)}</text>`,
     );
   }
   chart.groups.forEach((group, g) => {
@@ -56,9 +61,22 @@ export function barChart(chart) {
     chart.series.forEach((s, i) => {
       const v = s.values[g];
       const x = x0 + i * barW;
+      const cx = x + (barW - 4) / 2;
+      const hi = s.high?.[g];
+      const lo = s.low?.[g];
       parts.push(
         `<rect x="${x}" y="${y(v)}" width="${barW - 4}" height="${top + plotH - y(v)}" fill="${PALETTE[i % PALETTE.length]}"/>`,
-        `<text x="${x + (barW - 4) / 2}" y="${y(v) - 6}" text-anchor="middle">${formatValue(v)}</text>`,
+      );
+      if (hi !== undefined && lo !== undefined) {
+        parts.push(
+          `<line x1="${cx}" y1="${y(hi)}" x2="${cx}" y2="${y(lo)}" stroke="#111"/>`,
+          `<line x1="${cx - 5}" y1="${y(hi)}" x2="${cx + 5}" y2="${y(hi)}" stroke="#111"/>`,
+          `<line x1="${cx - 5}" y1="${y(lo)}" x2="${cx + 5}" y2="${y(lo)}" stroke="#111"/>`,
+        );
+      }
+      // The label sits above the whisker when there is one.
+      parts.push(
+        `<text x="${cx}" y="${Math.min(y(v), hi === undefined ? y(v) : y(hi)) - 6}" text-anchor="middle">${formatValue(v, chart.decimals)}</text>`,
       );
     });
     parts.push(

@@ -28,7 +28,8 @@ const { values, positionals } = parseArgs({
 });
 
 const cpus = Number(values.cpus);
-if (!Number.isInteger(cpus) || cpus < 1) throw new Error(`--cpus wants a positive integer, got ${values.cpus}`);
+if (!Number.isInteger(cpus) || cpus < 1)
+  throw new Error(`--cpus wants a positive integer, got ${values.cpus}`);
 // Each --qemu value is split on whitespace: --qemu '-icount shift=0,sleep=off'.
 const qemuArgs = values.qemu.flatMap((a) => a.split(/\s+/).filter((w) => w !== ''));
 
