@@ -217,6 +217,32 @@ n101=$(grep -Ec '^in 4500001c[0-9a-f]{4}0000ff2f[0-9a-f]{4}c0000201c000020220016
 if [ "$n555" -ge 1 ]; then pass hook-passes-unknown-tid "$n555"; else fail hook-passes-unknown-tid "$(cat /tmp/capraw)"; fi
 expect_eq hook-takes-own-tid 0 "$n101"
 
+# ---- PPTP's GRE version 1 still reaches pptp with eoip loaded ----
+# EoIP is GRE version 1 too (protocol 0x6400); the old eoip module took gre.ko's version-1 slot
+# from pptp. Here A sends 5 PPTP enhanced-GRE packets (K and S set, version 1, protocol 0x880b,
+# payload length 4, call id 1, sequence 1, an LCP header) to B, and ftrace counts how often
+# pptp_rcv (the handler gre.ko dispatches version 1 to) runs in the meantime. No PPTP session
+# exists, so pptp drops them after the lookup: what counts is that they got there.
+T=/sys/kernel/debug/tracing
+pptp_calls() {
+  echo pptp_rcv > $T/set_ftrace_filter || return 1
+  echo function > $T/current_tracer && echo > $T/trace && echo 1 > $T/tracing_on || return 1
+  _i=0
+  while [ $_i -lt 5 ]; do
+    inA /lab/pkt send $B4 47 3001880b0004000100000001ff03c021 >/dev/null 2>&1 || return 1
+    _i=$((_i + 1))
+  done
+  sleep 0.5
+  echo 0 > $T/tracing_on
+  grep -c 'pptp_rcv' $T/trace
+  echo nop > $T/current_tracer
+  echo > $T/set_ftrace_filter
+}
+rxerr_before=$(inB cat /sys/class/net/e4/statistics/rx_errors)
+if n=$(pptp_calls 2>&1) && [ "$n" -ge 5 ]; then pass pptp-gre-v1-reaches-pptp "pptp_rcv ran $n times for 5 packets"
+else fail pptp-gre-v1-reaches-pptp "pptp_rcv: $n"; fi
+expect_eq pptp-gre-v1-not-eoip "$rxerr_before" "$(inB cat /sys/class/net/e4/statistics/rx_errors)"
+
 # ---- a namespace dies with a tunnel in it (pernet exit) ----
 ip netns add C
 ip -n C link set lo up

@@ -226,6 +226,12 @@ test('the LOCAL_IN hook takes only its tunnels: other EoIP still reaches raw soc
   expectPass(t, r, ['hook-passes-unknown-tid', 'hook-takes-own-tid']);
 });
 
+test("PPTP's GRE version-1 packets reach pptp's handler with eoip loaded", async (t) => {
+  const r = await guest();
+  expectPass(t, r, ['pptp-gre-v1-reaches-pptp', 'pptp-gre-v1-not-eoip']);
+  t.log(byName(r, 'pptp-gre-v1-reaches-pptp')?.detail);
+});
+
 test('changelink rehashes, and a namespace can die with a tunnel in it', async (t) => {
   const r = await guest();
   expectPass(t, r, ['change-tid-A', 'change-tid-B', 'ping-e4-tid-101', 'add-in-netns-C', 'netns-delete']);
