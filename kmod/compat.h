@@ -14,6 +14,11 @@
 #include <net/flow.h>
 #include <net/route.h>
 
+/* skb_gso_segment() moved from <linux/netdevice.h> to <net/gso.h> in 6.4. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+#include <net/gso.h>
+#endif
+
 /* Renamed in 6.2 (Debian's 6.1 has both). */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
 #define timer_delete_sync del_timer_sync

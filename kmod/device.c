@@ -11,6 +11,17 @@
  */
 #include "eoip.h"
 
+/*
+ * Offloads eoip_xmit finishes in software (send.c): frames in page fragments,
+ * checksums left partial, and GSO superpackets of every software-segmentable
+ * kind except fraglist (later kernels took that out of NETIF_F_GSO_SOFTWARE;
+ * the stack segments those before ndo_start_xmit). Also in hw_features, so
+ * `ethtool -K` can turn them off; without a checksum feature or
+ * scatter-gather the core turns TSO off too.
+ */
+#define EOIP_FEATURES	(NETIF_F_SG | NETIF_F_HIGHDMA | NETIF_F_HW_CSUM |		\
+			 (NETIF_F_GSO_SOFTWARE & ~NETIF_F_GSO_FRAGLIST))
+
 static int eoip_dev_init(struct net_device *dev)
 {
 	struct eoip_tunnel *t = netdev_priv(dev);
@@ -105,9 +116,8 @@ static void eoip_setup(struct net_device *dev)
 	dev->needed_headroom = LL_MAX_HEADER + EOIP_OUTER_HLEN;
 	dev->priv_flags &= ~IFF_TX_SKB_SHARING;
 	dev->priv_flags |= IFF_LIVE_ADDR_CHANGE;
-	/* Scatter-gather frames are fine: nothing here needs them linear. */
-	dev->features |= NETIF_F_SG | NETIF_F_HIGHDMA;
-	dev->hw_features |= NETIF_F_SG | NETIF_F_HIGHDMA;
+	dev->features |= EOIP_FEATURES;
+	dev->hw_features |= EOIP_FEATURES;
 	eoip_dev_set_lltx_netns_local(dev);
 	eth_hw_addr_random(dev);
 

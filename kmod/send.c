@@ -3,11 +3,23 @@
  * The family-independent half of transmit: ndo_start_xmit and the keepalive
  * packet. send4.c / send6.c route and add the outer headers.
  *
- * No GSO and no checksum offload yet: the device advertises neither, so the
- * stack segments and checksums frames before ndo_start_xmit, and an outer
- * packet larger than the path MTU is fragmented by the IP layer (DF clear, as
- * RouterOS sends). Offloads would need the encapsulation-aware path gretap
- * uses (skb->encapsulation, hw_enc_features) and are left for later.
+ * Offloads end here. The device offers scatter-gather, checksum offload and
+ * software GSO (device.c), so the stack hands over TCP/UDP/SCTP superpackets
+ * and frames whose checksum is left to finish. None of that may reach the
+ * wire: every EoIP packet carries its own frame's length, which rules out
+ * gretap's way (gre_gso_segment copies one header onto every segment), and
+ * the peer (RouterOS, or a userland raw socket) never finishes a checksum.
+ * So eoip_xmit segments superpackets itself, asking for complete checksums,
+ * and encapsulates each segment with its own length; eoip_encap_xmit finishes
+ * any checksum still partial. An outer packet larger than the path MTU is
+ * still fragmented by the IP layer (DF clear, as RouterOS sends).
+ *
+ * For TCP this is work the core did anyway, moved: TCP builds superpackets
+ * whatever the device offers, and validate_xmit_skb segments them before
+ * ndo_start_xmit when the device has no GSO. So TCP throughput is unchanged
+ * (tests/bench.sh). What it adds: UDP GSO (UDP_SEGMENT fails with EIO
+ * unless the route's device offers checksum offload) and one flow hash per
+ * superpacket instead of one per segment.
  */
 #include "eoip.h"
 
@@ -30,25 +42,63 @@ u8 eoip_inner_dsfield(struct sk_buff *skb)
 	return 0;
 }
 
-/* Called with BH off under rcu_read_lock_bh (dev_queue_xmit); lockless (LLTX). */
-netdev_tx_t eoip_xmit(struct sk_buff *skb, struct net_device *dev)
+/* One frame, never a superpacket: encapsulated, sent and counted. Consumes @skb. */
+static void eoip_xmit_frame(struct eoip_tunnel *t, const struct eoip_config *cfg,
+			    struct sk_buff *skb)
 {
-	struct eoip_tunnel *t = netdev_priv(dev);
 	unsigned int len = skb->len;
 
 	/* The length field (and the outer packet's) cannot describe more. */
 	if (unlikely(len > EOIP_MAX_FRAME)) {
-		DEV_STATS_INC(dev, tx_dropped);
+		DEV_STATS_INC(t->dev, tx_dropped);
 		kfree_skb(skb);
-		return NETDEV_TX_OK;
+		return;
 	}
+	if (eoip_encap_xmit(t, cfg, skb) == 0)
+		dev_sw_netstats_tx_add(t->dev, 1, len);
+}
+
+/*
+ * Segments a GSO superpacket in software and sends each segment as its own
+ * frame. The features offer scatter-gather only: no checksum offload, so
+ * every segment comes out with its TCP/UDP checksum (or SCTP CRC) complete,
+ * and no GSO type, so nothing is left unsegmented. Consumes @skb.
+ */
+static void eoip_xmit_gso(struct eoip_tunnel *t, const struct eoip_config *cfg,
+			  struct sk_buff *skb)
+{
+	struct sk_buff *segs, *seg, *next;
+
+	segs = skb_gso_segment(skb, NETIF_F_SG);
+	/* NULL would mean "send it whole", which these features never allow. */
+	if (IS_ERR_OR_NULL(segs)) {
+		DEV_STATS_INC(t->dev, tx_dropped);
+		kfree_skb(skb);
+		return;
+	}
+	consume_skb(skb);
+	skb_list_walk_safe(segs, seg, next) {
+		skb_mark_not_on_list(seg);
+		eoip_xmit_frame(t, cfg, seg);
+	}
+}
+
+/* Called with BH off under rcu_read_lock_bh (dev_queue_xmit); lockless (LLTX). */
+netdev_tx_t eoip_xmit(struct sk_buff *skb, struct net_device *dev)
+{
+	struct eoip_tunnel *t = netdev_priv(dev);
+	const struct eoip_config *cfg = rcu_dereference_bh(t->cfg);
+
 	/*
 	 * Hash the inner flow now, while the stack's headers are in place: the
 	 * underlay's queue selection and EoIPv6's flow label then follow it.
+	 * Segments inherit the hash of their superpacket.
 	 */
 	skb_get_hash(skb);
-	if (eoip_encap_xmit(t, rcu_dereference_bh(t->cfg), skb) == 0)
-		dev_sw_netstats_tx_add(dev, 1, len);
+	if (skb_is_gso(skb))
+		eoip_xmit_gso(t, cfg, skb);
+	else
+		eoip_xmit_frame(t, cfg, skb);
 	return NETDEV_TX_OK;
 }
 

@@ -36,10 +36,11 @@ wait_carrier() {
   echo "$_t"; return 1
 }
 
-# capture NS IFACE PROTO MS FILE: `pkt cap` in the background, returned once it listens.
+# capture NS IFACE PROTO MS FILE [COUNT]: `pkt cap` (up to COUNT packets, 200) in the background,
+# returned once it listens.
 capture() {
   rm -f "$5" "$5.err"
-  ip netns exec "$1" /lab/pkt cap "$2" "$3" 200 "$4" >"$5" 2>"$5.err" &
+  ip netns exec "$1" /lab/pkt cap "$2" "$3" "${6:-200}" "$4" >"$5" 2>"$5.err" &
   _cap=$!
   _i=0
   while ! grep -q listening "$5.err" 2>/dev/null && [ $_i -lt 50 ]; do sleep 0.1; _i=$((_i + 1)); done
@@ -127,14 +128,68 @@ check ping-e4-fragmented inA ping -c 2 -W 5 -s 1472 10.4.0.2
 check ping-e6-fragmented inA ping -c 2 -W 5 -s 1472 10.6.0.2
 check ping-e6-ipv6-fragmented inA ping -6 -c 2 -W 5 -s 1452 2001:db8:66::2
 pass rx-counters "e4 $(rx B e4) e6 $(rx B e6)"
-# TCP: the stack segments (GSO) and checksums before ndo_start_xmit; GRO after receive.
+
+# ---- offloads: the devices take GSO superpackets and partial checksums and finish them ----
+for dev in e4 e6; do
+  expect_eq features-$dev "sg on tx-csum on tso on gso on" "$(inA /lab/pkt features $dev)"
+done
+# In hw_features, so they can be turned off (`ethtool -K e4 tx off`); TSO goes with the checksum.
+expect_eq features-csum-off "sg on tx-csum off tso off gso on" "$(inA /lab/pkt features e4 tx-csum off)"
+expect_eq features-csum-on "sg on tx-csum on tso on gso on" "$(inA /lab/pkt features e4 tx-csum on)"
+
+# TCP: superpackets reach eoip_xmit, which segments them itself (skb_gso_segment under it, seen
+# by the function graph tracer); GRO after receive. The data flows B -> A: B's outgoing EoIP
+# packets (outer fragments included) are printed as gso4-N, gso6-N and gso66-N markers; the host
+# reassembles them and checks every frame's length field and inner TCP checksum.
 mkdir -p /tmp/www
 dd if=/dev/urandom of=/tmp/www/blob bs=1024 count=4096 2>/dev/null
 want=$(md5sum </tmp/www/blob | cut -d' ' -f1)
 ip netns exec B httpd -p 8080 -h /tmp/www
+T=/sys/kernel/debug/tracing
+echo eoip_xmit >$T/set_graph_function && echo 2 >$T/max_graph_depth && echo function_graph >$T/current_tracer
+capture B vb 47 30000 /tmp/gso4 80
 tcp_transfer tcp-e4 http://10.4.0.2:8080/blob
+wait $_cap
+echo 0 >$T/tracing_on
+n=$(grep -c __skb_gso_segment $T/trace)
+if [ "$n" -gt 0 ]; then pass gso-in-eoip-xmit "$n"; else fail gso-in-eoip-xmit "no skb_gso_segment under eoip_xmit"; fi
+# (Changing the tracer empties the buffer: read it first.)
+echo nop >$T/current_tracer && echo >$T/set_graph_function && echo 1 >$T/tracing_on
+capture B vb 97 30000 /tmp/gso6 80
 tcp_transfer tcp-e6-ipv4 http://10.6.0.2:8080/blob
+wait $_cap
+capture B vb 97 30000 /tmp/gso66 80
 tcp_transfer tcp-e6-ipv6 'http://[2001:db8:66::2]:8080/blob'
+wait $_cap
+for c in gso4 gso6 gso66; do
+  i=0; grep '^out ' /tmp/$c | while read -r line; do i=$((i + 1)); pass $c-$i "$line"; done
+done
+
+# UDP GSO (UDP_SEGMENT, which needs checksum offload on the route's device: EIO before the
+# devices offered it): one 4000-byte superpacket in 1000-byte datagrams to a closed port on B.
+# A's outgoing EoIP packets are printed as udp4-N / udp66-N markers for the host to check each
+# datagram's checksum (B's UDP cannot be the judge: a checksum left partial would cross the veth
+# still marked partial, and B would trust it); B's UDP counts 4 more NoPorts.
+# udp_noports 4|6: B's NoPorts counter for UDP over IPv4 / IPv6
+udp_noports() {
+  if [ "$1" = 4 ]; then
+    inB cat /proc/net/snmp | awk '/^Udp:/ { if (!h) { for (i = 2; i <= NF; i++) f[$i] = i; h = 1 } else print $f["NoPorts"] }'
+  else
+    inB cat /proc/net/snmp6 | awk '$1 == "Udp6NoPorts" { print $2 }'
+  fi
+}
+# udp_gso NAME DST 4|6 PROTO CAPTURE
+udp_gso() {
+  _before=$(udp_noports "$3")
+  capture A va "$4" 2000 /tmp/"$5" 20
+  if ! _out=$(inA /lab/pkt udp-gso "$2" 9 1000 4000 2>&1); then fail "$1" "$_out"; wait $_cap; return; fi
+  wait $_cap
+  _d=$(($(udp_noports "$3") - _before))
+  if [ "$_d" -eq 4 ]; then pass "$1" "4 datagrams arrived"; else fail "$1" "NoPorts +$_d, wanted 4"; fi
+  i=0; grep '^out ' /tmp/"$5" | while read -r line; do i=$((i + 1)); pass "$5-$i" "$line"; done
+}
+udp_gso udp-gso-e4 10.4.0.2 4 47 udp4
+udp_gso udp-gso-e6-ipv6 2001:db8:66::2 6 97 udp66
 
 # ---- receive checks on hand-made packets (A's raw sockets -> B's e4 tid 100 / e6 tid 1234) ----
 # An ARP request (42 bytes) for nobody: B's e4/e6 count it received and ignore it.

@@ -5,6 +5,8 @@
  *   pkt cap IFNAME PROTO COUNT TIMEOUT_MS
  *   pkt cap raw4 PROTO COUNT TIMEOUT_MS
  *   pkt send DST PROTO HEX
+ *   pkt features IFNAME [FEATURE on|off]...
+ *   pkt udp-gso DST PORT SEGMENT LENGTH
  *
  * cap:
  * Prints up to COUNT packets seen on IFNAME whose IPv4 protocol or IPv6 next
@@ -19,8 +21,20 @@
  * send: sends HEX as the payload of one IPv4 or IPv6 packet (by DST's family)
  * with protocol / next header PROTO through a raw socket; the kernel writes
  * the IP header. For hand-made EoIP packets the modules must judge.
+ *
+ * features: sets the offload features named (sg, tx-csum, tso, gso), then
+ * prints all four, `sg on tx-csum on tso on gso on`, as `ethtool -k` would
+ * (the initramfs has no ethtool). The legacy SIOCETHTOOL requests: a feature
+ * the device does not list in hw_features cannot be set (EOPNOTSUPP).
+ *
+ * udp-gso: sends LENGTH bytes to DST:PORT in one sendto() with UDP_SEGMENT
+ * SEGMENT: one UDP GSO superpacket, LENGTH / SEGMENT datagrams on the wire.
  */
 #include <arpa/inet.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <linux/udp.h>
+#include <netinet/in.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
@@ -28,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -146,13 +161,111 @@ static int capture(int argc, char **argv)
 	return 0;
 }
 
+static const struct feature {
+	const char *name;
+	__u32 get, set;
+} features[] = {
+	{ "sg", ETHTOOL_GSG, ETHTOOL_SSG },
+	{ "tx-csum", ETHTOOL_GTXCSUM, ETHTOOL_STXCSUM },
+	{ "tso", ETHTOOL_GTSO, ETHTOOL_STSO },
+	{ "gso", ETHTOOL_GGSO, ETHTOOL_SGSO },
+};
+#define N_FEATURES (sizeof(features) / sizeof(features[0]))
+
+/* One legacy ethtool request on IFNAME: reads or writes *value. */
+static int ethtool_value(int fd, const char *ifname, __u32 cmd, __u32 *value)
+{
+	struct ethtool_value ev = { .cmd = cmd, .data = *value };
+	struct ifreq ifr = { .ifr_data = (char *)&ev };
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCETHTOOL, &ifr) < 0)
+		return -1;
+	*value = ev.data;
+	return 0;
+}
+
+static int offload_features(int argc, char **argv)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	__u32 v;
+
+	if (fd < 0) {
+		perror("socket");
+		return 1;
+	}
+	for (int i = 1; i + 1 < argc; i += 2) {
+		size_t f = 0;
+
+		while (f < N_FEATURES && strcmp(features[f].name, argv[i]))
+			f++;
+		if (f == N_FEATURES || (strcmp(argv[i + 1], "on") && strcmp(argv[i + 1], "off"))) {
+			fprintf(stderr, "pkt: bad feature setting %s %s\n", argv[i], argv[i + 1]);
+			return 1;
+		}
+		v = !strcmp(argv[i + 1], "on");
+		if (ethtool_value(fd, argv[0], features[f].set, &v) < 0) {
+			perror(argv[i]);
+			return 1;
+		}
+	}
+	for (size_t f = 0; f < N_FEATURES; f++) {
+		v = 0;
+		if (ethtool_value(fd, argv[0], features[f].get, &v) < 0) {
+			perror(features[f].name);
+			return 1;
+		}
+		printf("%s%s %s", f ? " " : "", features[f].name, v ? "on" : "off");
+	}
+	printf("\n");
+	close(fd);
+	return 0;
+}
+
+static int send_udp_gso(const char *dst, int port, int segment, int length)
+{
+	static unsigned char buf[65000];
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(port) };
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd, v6 = strchr(dst, ':') != NULL;
+
+	if (length < 0 || length > (int)sizeof(buf)) {
+		fprintf(stderr, "pkt: bad length %d\n", length);
+		return 1;
+	}
+	for (int i = 0; i < length; i++)
+		buf[i] = (unsigned char)(i * 7);
+	if (v6 ? inet_pton(AF_INET6, dst, &sin6.sin6_addr) != 1 : inet_pton(AF_INET, dst, &sin.sin_addr) != 1) {
+		fprintf(stderr, "pkt: bad address %s\n", dst);
+		return 1;
+	}
+	fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0 || setsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &segment, sizeof(segment)) < 0) {
+		perror("UDP_SEGMENT");
+		return 1;
+	}
+	if (sendto(fd, buf, length, 0, v6 ? (struct sockaddr *)&sin6 : (struct sockaddr *)&sin,
+		   v6 ? sizeof(sin6) : sizeof(sin)) != length) {
+		perror("sendto");
+		return 1;
+	}
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 5 && !strcmp(argv[1], "send"))
 		return send_packet(argv[2], atoi(argv[3]), argv[4]);
 	if (argc >= 2 && !strcmp(argv[1], "cap"))
 		return capture(argc - 1, argv + 1);
+	if (argc >= 3 && argc % 2 == 1 && !strcmp(argv[1], "features"))
+		return offload_features(argc - 2, argv + 2);
+	if (argc == 6 && !strcmp(argv[1], "udp-gso"))
+		return send_udp_gso(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
 	fprintf(stderr, "usage: pkt cap IFNAME|raw4 PROTO COUNT TIMEOUT_MS\n"
-			"       pkt send DST PROTO HEX\n");
+			"       pkt send DST PROTO HEX\n"
+			"       pkt features IFNAME [FEATURE on|off]...\n"
+			"       pkt udp-gso DST PORT SEGMENT LENGTH\n");
 	return 1;
 }

@@ -12,8 +12,10 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import { finishChecksum, sumWords } from '../../src/wire/checksum.ts';
 import * as eoip from '../../src/wire/eoip.ts';
 import * as eoipv6 from '../../src/wire/eoipv6.ts';
+import * as ethernet from '../../src/wire/ethernet.ts';
 import * as ipv4 from '../../src/wire/ipv4.ts';
 import * as ipv6 from '../../src/wire/ipv6.ts';
 import { WireStatus } from '../../src/wire/status.ts';
@@ -69,6 +71,157 @@ function captured(r: RunResult, prefix: string): { dir: string; bytes: Buffer }[
       const [dir, hex] = x.detail.split(' ');
       return { dir: dir!, bytes: Buffer.from(hex!, 'hex') };
     });
+}
+
+/** One outer datagram as the peer's IP layer sees it after reassembly: its header, its payload. */
+interface Datagram<H> {
+  ip: H;
+  payload: Buffer;
+}
+
+/**
+ * Joins fragments (in capture order) into whole datagrams, the way the peer's IP layer would. A
+ * datagram whose fragments were not all captured (the capture stopped) is left out; unfragmented
+ * packets pass as they are. `key` tells datagrams apart, `place` gives a fragment's offset in
+ * bytes, whether more follow, and its payload.
+ */
+function reassemble<H>(
+  packets: Buffer[],
+  decode: (bytes: Buffer) => H,
+  key: (ip: H) => string,
+  place: (ip: H, bytes: Buffer) => { offset: number; more: boolean; payload: Buffer },
+): Datagram<H>[] {
+  const pending = new Map<string, { first?: H; parts: Buffer[]; at: number; done: boolean }>();
+  const order: string[] = [];
+  for (const bytes of packets) {
+    const ip = decode(bytes);
+    const { offset, more, payload } = place(ip, bytes);
+    const k = offset === 0 && !more ? `whole ${order.length}` : key(ip);
+    let d = pending.get(k);
+    if (d === undefined) {
+      d = { parts: [], at: 0, done: false };
+      pending.set(k, d);
+      order.push(k);
+    }
+    // Our sender emits the fragments of a datagram in order; anything else would be a finding.
+    if (offset !== d.at) throw new Error(`fragment at ${offset}, expected ${d.at} (${k})`);
+    if (offset === 0) d.first = ip;
+    d.parts.push(payload);
+    d.at += payload.length;
+    d.done = !more;
+  }
+  return order
+    .map((k) => pending.get(k)!)
+    .filter((d) => d.done && d.first !== undefined)
+    .map((d) => ({ ip: d.first!, payload: Buffer.concat(d.parts) }));
+}
+
+function reassemble4(packets: Buffer[]): Datagram<ipv4.Ipv4Header>[] {
+  return reassemble(
+    packets,
+    (bytes) => {
+      const ip = ipv4.create();
+      if (ipv4.decode(bytes, 0, ip) !== WireStatus.OK) throw new Error('bad IPv4 header');
+      return ip;
+    },
+    (ip) => `${ip.src} ${ip.dst} ${ip.protocol} ${ip.identification}`,
+    (ip, bytes) => ({
+      offset: ip.fragmentOffset * 8,
+      more: (ip.flags & ipv4.Ipv4Flags.MORE_FRAGMENTS) !== 0,
+      payload: bytes.subarray(ip.headerLength, ip.totalLength),
+    }),
+  );
+}
+
+function reassemble6(packets: Buffer[]): Datagram<ipv6.Ipv6Header>[] {
+  return reassemble(
+    packets,
+    (bytes) => {
+      const ip = ipv6.create();
+      if (ipv6.decode(bytes, 0, ip) !== WireStatus.OK) throw new Error('bad IPv6 header');
+      return ip;
+    },
+    (ip) => `${ipv6.formatAddress(ip.src)} ${ipv6.formatAddress(ip.dst)} ${ip.fragmentId}`,
+    (ip, bytes) => ({
+      offset: ip.fragmentOffset * 8,
+      more: ip.moreFragments,
+      payload: bytes.subarray(ip.headerLength, 40 + ip.payloadLength),
+    }),
+  );
+}
+
+/** The TCP or UDP packet in an Ethernet frame (IPv4 or IPv6, no extension headers). */
+interface InnerL4 {
+  protocol: number;
+  /** The L4 header and payload. */
+  segment: Buffer;
+  /** Whether the L4 checksum verifies against the pseudo header. */
+  checksumOk: boolean;
+}
+
+function innerL4(frame: Buffer): InnerL4 | undefined {
+  const eth = ethernet.create();
+  if (ethernet.decode(frame, 0, eth) !== WireStatus.OK) return undefined;
+  const at = ethernet.encodingLength(eth);
+  let protocol: number;
+  let start: number;
+  let end: number;
+  let addresses: [number, number];
+  if (eth.etherType === ethernet.EtherType.IPV4) {
+    const ip = ipv4.create();
+    if (ipv4.decode(frame, at, ip) !== WireStatus.OK) return undefined;
+    [protocol, start, end, addresses] = [
+      ip.protocol,
+      at + ip.headerLength,
+      at + ip.totalLength,
+      [at + 12, at + 20],
+    ];
+  } else if (eth.etherType === ethernet.EtherType.IPV6) {
+    const ip = ipv6.create();
+    if (ipv6.decode(frame, at, ip) !== WireStatus.OK) return undefined;
+    [protocol, start, end, addresses] = [
+      ip.nextHeader,
+      at + ip.headerLength,
+      at + 40 + ip.payloadLength,
+      [at + 8, at + 40],
+    ];
+  } else return undefined;
+  if ((protocol !== 6 && protocol !== 17) || end > frame.length) return undefined;
+  const pseudo = sumWords(frame, addresses[0], addresses[1]) + protocol + (end - start);
+  const segment = frame.subarray(start, end);
+  // A UDP checksum of 0 means none was computed: not complete either.
+  const absent = protocol === 17 && segment.readUInt16BE(6) === 0;
+  return {
+    protocol,
+    segment,
+    checksumOk: !absent && finishChecksum(sumWords(segment, 0, segment.length, pseudo)) === 0,
+  };
+}
+
+/** The frames of EoIP packets (keepalives left out), the length field checked against each. */
+function eoipFrames(t: ExecutionContext, packets: Buffer[], src: number, dst: number): Buffer[] {
+  return reassemble4(packets).flatMap(({ ip, payload }) => {
+    t.deepEqual([ip.protocol, ip.src, ip.dst], [47, src, dst]);
+    const h = eoip.create();
+    t.is(eoip.decode(payload, 0, h), WireStatus.OK);
+    t.is(h.tunnelId, 100);
+    if (eoip.isKeepalive(h)) return [];
+    t.is(h.frameLength, payload.length - eoip.EOIP_HEADER_LENGTH, "the length field is this frame's");
+    return [payload.subarray(eoip.EOIP_HEADER_LENGTH)];
+  });
+}
+
+/** The frames of EoIPv6 packets (keepalives left out). */
+function eoipv6Frames(t: ExecutionContext, packets: Buffer[], src: Uint8Array): Buffer[] {
+  return reassemble6(packets).flatMap(({ ip, payload }) => {
+    t.deepEqual([ip.upperProtocol, ipv6.formatAddress(ip.src)], [97, ipv6.formatAddress(src)]);
+    const h = eoipv6.create();
+    t.is(eoipv6.decode(payload, 0, h), WireStatus.OK);
+    t.is(h.tunnelId, 1234);
+    return payload.length === eoipv6.EOIPV6_HEADER_LENGTH
+      ? []
+      : [payload.subarray(eoipv6.EOIPV6_HEADER_LENGTH)];
+  });
 }
 
 const A4 = ipv4.parseAddress('192.0.2.1')!;
@@ -185,6 +338,85 @@ test('eoipv6 packets are RouterOS EoIPv6: next header 97, hop limit 255, 43 d2 f
   t.true(keepalives >= 1, `${keepalives} keepalives sent`);
   t.true(frames >= 3, `${frames} frames sent`);
 });
+
+test('the devices advertise GSO and checksum offload, which ethtool can turn off', async (t) => {
+  const r = await guest();
+  expectPass(t, r, [
+    'features-e4',
+    'features-e6',
+    'features-csum-off',
+    'features-csum-on',
+    'gso-in-eoip-xmit',
+  ]);
+});
+
+/** One UDP GSO superpacket A -> B (4 x 1000 bytes): 4 datagrams on the wire, each with its checksum. */
+function checkUdpGso(
+  t: ExecutionContext,
+  r: RunResult,
+  prefix: string,
+  frames: (packets: Buffer[]) => Buffer[],
+): void {
+  const udp = frames(captured(r, prefix).map((p) => p.bytes))
+    .map(innerL4)
+    .filter((x) => x?.protocol === 17);
+  t.deepEqual(
+    udp.map((x) => [x!.segment.length, x!.checksumOk]),
+    Array(4).fill([8 + 1000, true]),
+    `${prefix}: UDP datagrams (length, checksum good)`,
+  );
+}
+
+test('UDP GSO (UDP_SEGMENT) over eoip and eoipv6: the datagrams leave with complete checksums', async (t) => {
+  const r = await guest();
+  expectPass(t, r, ['udp-gso-e4', 'udp-gso-e6-ipv6']);
+  checkUdpGso(t, r, 'udp4', (packets) => eoipFrames(t, packets, A4, B4));
+  checkUdpGso(t, r, 'udp66', (packets) => eoipv6Frames(t, packets, A6));
+});
+
+/**
+ * What a bulk TCP transfer put on the wire (B's side, data B -> A): after reassembly every EoIP
+ * packet carries one frame no larger than the MTU allows, its length field (EoIP) says exactly that
+ * frame, and the inner TCP checksum is complete: a peer that never finishes a partial checksum
+ * (RouterOS, a raw socket) would drop anything else.
+ */
+function checkBulkTcp(
+  t: ExecutionContext,
+  r: RunResult,
+  prefix: string,
+  frames: (packets: Buffer[]) => Buffer[],
+): void {
+  const sent = captured(r, prefix).map((p) => p.bytes);
+  let full = 0;
+  let tcp = 0;
+  for (const frame of frames(sent)) {
+    t.true(frame.length <= 1514, `${prefix}: a frame of ${frame.length} bytes`);
+    if (frame.length === 1514) full++;
+    const l4 = innerL4(frame);
+    if (l4?.protocol !== 6) continue;
+    tcp++;
+    t.true(l4.checksumOk, `${prefix}: bad TCP checksum in ${frame.subarray(0, 80).toString('hex')}`);
+  }
+  t.log(`${prefix}: ${full} full-sized frames, ${tcp} TCP frames in ${sent.length} captured packets`);
+  t.true(full >= 10, `${prefix}: ${full} full-sized frames (of ${tcp} TCP) in ${sent.length} packets`);
+}
+
+test('bulk TCP over eoip leaves as MTU-sized frames with their own length and complete checksums', async (t) => {
+  const r = await guest();
+  expectPass(t, r, ['tcp-e4']);
+  checkBulkTcp(t, r, 'gso4', (packets) => eoipFrames(t, packets, B4, A4));
+});
+
+for (const [prefix, what] of [
+  ['gso6', 'IPv4'],
+  ['gso66', 'IPv6'],
+] as const) {
+  test(`bulk TCP over ${what} over eoipv6 leaves as MTU-sized frames with complete checksums`, async (t) => {
+    const r = await guest();
+    expectPass(t, r, [prefix === 'gso6' ? 'tcp-e6-ipv4' : 'tcp-e6-ipv6']);
+    checkBulkTcp(t, r, prefix, (packets) => eoipv6Frames(t, packets, B6));
+  });
+}
 
 test('keepalive follows RouterOS: down after interval x retries of silence, waiting, none', async (t) => {
   const r = await guest();
