@@ -69,7 +69,7 @@ async function send(lib) {
 
 /** The measured side: counts over [WARMUP, SECONDS] while the sender runs. */
 async function measure(lib, mode) {
-  const { native, keepalive, UserlandReflector } = lib;
+  const { native, greKeepalive, UserlandReflector } = lib;
   let sample;
   let close;
   if (mode === 'receive') {
@@ -82,7 +82,7 @@ async function measure(lib, mode) {
     sample = () => count;
     close = () => io.close();
   } else {
-    const reflector = new UserlandReflector(keepalive.createPolicy());
+    const reflector = new UserlandReflector(greKeepalive.createPolicy());
     reflector.start({ ipv6: false });
     sample = () => reflector.counters().repliesSent;
     close = () => reflector.close();

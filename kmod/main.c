@@ -19,7 +19,7 @@
  * for a module file (`modinfo -F greoip eoip.ko`), and an ELF note for a
  * loaded module, whose .modinfo is gone but whose note sections the kernel
  * shows in /sys/module/<name>/notes/. Keep the version equal to dkms.conf's
- * PACKAGE_VERSION (test/kmod/marks.test.ts checks).
+ * PACKAGE_VERSION (test/module-manager/install.test.ts checks).
  */
 #define GREOIP_KMOD_VERSION "0.1.0"
 

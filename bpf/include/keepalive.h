@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * The GRE keepalive decision of docs/keepalive.md, shared by every program in
- * bpf/. It mirrors src/keepalive/decide.ts check for check and in the same
- * order: the shared corpus (test/keepalive/vectors.ts) runs through both and
+ * bpf/. It mirrors src/gre-keepalive/decide.ts check for check and in the same
+ * order: the shared corpus (test/gre-keepalive/vectors.ts) runs through both and
  * they must reach the same verdict and reply bytes.
  *
  * Everything is an offset from the start of the packet (see cursor.h). A

@@ -4,7 +4,7 @@
  * (users know `ip link set dev gre0 xdp object ...`) and bpftool for the maps.
  */
 import { execFileSync } from 'node:child_process';
-import { createPolicy, type Mode, type Policy, VERDICT_NAMES } from '../keepalive/index.ts';
+import { createPolicy, type Mode, type Policy, VERDICT_NAMES } from '../gre-keepalive/index.ts';
 import { COUNTER_SLOTS, COUNTER_TX_ERROR, encodeConfig, lpm4Key, lpm6Key, readHostU64 } from './maps.ts';
 import { type BpfProgramName, bpfObjectPath } from './programs.ts';
 

@@ -4,7 +4,7 @@
  * kernel reads as numbers are in host order; addresses are in network order, as on the wire.
  */
 import { endianness } from 'node:os';
-import type { Policy } from '../keepalive/index.ts';
+import type { Policy } from '../gre-keepalive/index.ts';
 
 /** Slots of `ka_counters` (PERCPU_ARRAY of u64): 0-8 are the verdicts of docs/keepalive.md. */
 export const COUNTER_SLOTS = 16;

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, parse } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Decision, decide, type Layout, type Policy, Verdict } from '../keepalive/index.ts';
+import { type Decision, decide, type Layout, type Policy, Verdict } from '../gre-keepalive/index.ts';
 import * as gre from '../wire/gre.ts';
 import * as ipv4 from '../wire/ipv4.ts';
 import * as ipv6 from '../wire/ipv6.ts';

@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Policy } from '../keepalive/index.ts';
+import type { Policy } from '../gre-keepalive/index.ts';
 import {
   COUNTER_SLOTS,
   type ConfigExtras,

@@ -3,7 +3,8 @@
 import { Command } from 'commander';
 import { VERSION } from '../version.ts';
 import { runCli } from './errors.ts';
-import { registerBpfCommands, registerKeepaliveCommands } from './keepalive.ts';
+import { registerBpfCommands } from './gre-keepalive-attach.ts';
+import { registerKeepaliveCommands } from './gre-keepalive-run.ts';
 
 const program = new Command('gre-keepalive')
   .description(

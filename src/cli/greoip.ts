@@ -5,8 +5,8 @@ import { VERSION } from '../version.ts';
 import { registerDaemon } from './daemon.ts';
 import { registerDemo } from './demo.ts';
 import { runCli } from './errors.ts';
+import { registerKeepaliveCommands } from './gre-keepalive-run.ts';
 import { registerInspect } from './inspect.ts';
-import { registerKeepaliveCommands } from './keepalive.ts';
 import { registerKmod } from './kmod.ts';
 
 export function buildProgram(): Command {
@@ -20,10 +20,11 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerDaemon(program);
   registerDemo(program);
-  const keepalive = program
-    .command('keepalive')
+  const greKeepalive = program
+    .command('gre-keepalive')
+    .alias('keepalive')
     .description('the GRE keepalive reflector (also the gre-keepalive command)');
-  registerKeepaliveCommands(keepalive, false);
+  registerKeepaliveCommands(greKeepalive, false);
   registerKmod(program);
   return program;
 }

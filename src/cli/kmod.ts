@@ -19,7 +19,7 @@ import {
   runningRelease,
   SYSTEM_ROOTS,
   systemRunner,
-} from '../kmod/index.ts';
+} from '../module-manager/index.ts';
 import { CliError } from './errors.ts';
 
 const USAGE = 2;

@@ -12,9 +12,9 @@ import type { BackendName, TunnelConfig } from '../eoip/config.ts';
 import { VERSION } from '../version.ts';
 import { netnsId, type RuntimePaths } from './paths.ts';
 import { peerUid } from './peer.ts';
+import { checkComplete, FieldError, planChanges, resolveAdd, resolveChange } from './plan.ts';
 import { type DaemonStatus, MAX_LINE, READ_ONLY_OPS, type Reply, type Request } from './protocol.ts';
 import { readState, writeState } from './state.ts';
-import { checkComplete, FieldError, planChanges, resolveAdd, resolveChange } from './validate.ts';
 
 export interface DaemonOptions {
   paths: RuntimePaths;

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { type Finding, type KmodStatus, parseModuleInfo } from '../../src/kmod/index.ts';
+import { type Finding, type KmodStatus, parseModuleInfo } from '../../src/module-manager/index.ts';
 import { REPO_DIR } from '../helpers.ts';
 import { findKernel, type GuestResult, hostPath, type RunResult, runInGuest } from './lab.ts';
 

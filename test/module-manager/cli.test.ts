@@ -1,7 +1,7 @@
 /** `greoip kmod` through the built CLI: output, --json, exit statuses 0/1/2, help. Status runs on fixture trees (--root). */
 import { spawnSync } from 'node:child_process';
 import test from 'ava';
-import type { KmodStatus } from '../../src/kmod/index.ts';
+import type { KmodStatus } from '../../src/module-manager/index.ts';
 import { REPO_DIR } from '../helpers.ts';
 import { Fixture } from './fixture.ts';
 

@@ -3,7 +3,7 @@
  * and through every BPF program, which must agree on verdict and reply bytes.
  * Expected replies are built with the packet builders, never by the core.
  */
-import { Verdict } from '../../src/keepalive/index.ts';
+import { Verdict } from '../../src/gre-keepalive/index.ts';
 import * as build from '../../src/wire/build.ts';
 import { EtherType } from '../../src/wire/ethernet.ts';
 import { GreProto, setChecksum as greSetChecksum } from '../../src/wire/gre.ts';

@@ -1,10 +1,10 @@
 /**
  * The userland GRE keepalive reflector: raw sockets for IPv4 protocol 47 and
- * IPv6 next header 47, the decision of src/keepalive, and replies sent with
+ * IPv6 next header 47, the decision of src/gre-keepalive, and replies sent with
  * the IP header they carry (IP_HDRINCL / IPV6_HDRINCL). No gre device needed,
  * and nothing asks for accept_local: the kernel never routes the inner packet.
  */
-import { createDecision, decide, type Policy, VERDICT_NAMES, Verdict } from '../keepalive/index.ts';
+import { createDecision, decide, type Policy, VERDICT_NAMES, Verdict } from '../gre-keepalive/index.ts';
 import { BatchIo, isNativeSystemError, raw } from '../native/index.ts';
 import { IPPROTO_GRE } from '../wire/ipv4.ts';
 

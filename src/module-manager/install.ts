@@ -8,10 +8,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { buildModules } from './build.ts';
+import { moduleFile } from './detect.ts';
 import { KmodError } from './error.ts';
+import { KINDS, type Kind } from './kinds.ts';
 import { describeFailure, type Runner, systemRunner } from './runner.ts';
 import { copySources, DKMS_NAME, kmodSourceDir, kmodVersion } from './source.ts';
-import { KINDS, type Kind, type KmodStatus, kmodStatus, moduleFile } from './status.ts';
+import { type KmodStatus, kmodStatus } from './status.ts';
 import { type KmodRoots, loadedModule, readModuleIndex, SYSTEM_ROOTS } from './system.ts';
 
 export type ModuleSource =

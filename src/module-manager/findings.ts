@@ -1,31 +1,13 @@
 /**
- * `greoip kmod status`: whether eoip.ko/eoipv6.ko are greoip's and usable, and what is in the way. Each
- * finding carries a severity and what to do. The old out-of-tree project is the main thing in the way:
- * it shipped modules also named eoip registering the same link kinds, and a patched gre.ko that replaced
- * Debian's.
+ * What the facts of detect.ts mean for a user: each finding has a severity and the commands that fix it.
+ * The old out-of-tree project is the main thing in the way: it shipped modules also named eoip
+ * registering the same link kinds, and a patched gre.ko that replaced Debian's.
  */
-import { existsSync } from 'node:fs';
+
 import { join } from 'node:path';
-import { headersPackages } from './build.ts';
-import { field } from './elf.ts';
-import { KmodError } from './error.ts';
-import type { Runner } from './runner.ts';
-import {
-  aliasOwners,
-  GREOIP_NOTE,
-  isInTree,
-  type KmodRoots,
-  type LoadedModule,
-  loadedModule,
-  loadedModules,
-  type ModuleIndex,
-  readModuleFile,
-  readModuleIndex,
-  runningRelease,
-  type SecureBootFacts,
-  SYSTEM_ROOTS,
-  secureBoot,
-} from './system.ts';
+import type { AliasClaim, KindStatus, KmodFacts, ModuleFile } from './detect.ts';
+import { KINDS } from './kinds.ts';
+import { GREOIP_NOTE, type LoadedModule } from './system.ts';
 
 export type Severity = 'ok' | 'info' | 'warning' | 'error';
 /** warning and error need action (exit status 1); ok and info do not. */
@@ -40,136 +22,7 @@ export interface Finding {
   advice: string[];
 }
 
-export const KINDS = ['eoip', 'eoipv6'] as const;
-export type Kind = (typeof KINDS)[number];
-
-export interface ModuleFile {
-  path: string;
-  /** greoip's mark (MODULE_INFO(greoip, version)); null: not greoip's, or unreadable. */
-  greoip: string | null;
-  version: string | null;
-  /** The kernel release the file was built for (first word of vermagic). */
-  builtFor: string | null;
-  signed: boolean;
-  readable: boolean;
-}
-
-export interface AliasClaim {
-  module: string;
-  path: string | null;
-  ours: boolean;
-}
-
-export interface KindStatus {
-  kind: Kind;
-  /** null when not loaded or when the release inspected is not the running kernel's. */
-  loaded: LoadedModule | null;
-  /** The file `modprobe <kind>` would load (modules.dep). */
-  file: ModuleFile | null;
-  /** Modules declaring alias rtnl-link-<kind>, which `ip link add ... type <kind>` autoloads. */
-  aliasClaims: AliasClaim[];
-}
-
-export interface KmodStatus {
-  release: string;
-  /** /lib/modules/<release> */
-  dir: string;
-  running: string | null;
-  /** The running kernel can load modules (/proc/modules exists). */
-  moduleSupport: boolean;
-  modules: Record<Kind, KindStatus>;
-  gre: { loaded: LoadedModule | null; file: string | null; inTree: boolean | null; builtin: boolean };
-  headers: { path: string; present: boolean; packages: string[] };
-  secureBoot: SecureBootFacts;
-  findings: Finding[];
-  needsAction: boolean;
-}
-
-export interface StatusOptions {
-  roots?: KmodRoots;
-  /** Release to inspect (default: the running kernel's); loaded modules are only checked for that one. */
-  release?: string;
-  /** Runs mokutil and the xz/zstd decompressors; null: none of them. */
-  runner?: Runner | null;
-}
-
-export function kmodStatus(options: StatusOptions = {}): KmodStatus {
-  const roots = options.roots ?? SYSTEM_ROOTS;
-  const runner = options.runner ?? null;
-  const running = runningRelease(roots);
-  const release = options.release ?? running;
-  if (release === null)
-    throw new KmodError(
-      'status',
-      `cannot tell the running kernel's release (${join(roots.proc, 'sys/kernel/osrelease')}): give --kernel`,
-    );
-  const loaded = release === running ? loadedModules(roots) : null;
-  const index = readModuleIndex(roots, release);
-  const modules = {
-    eoip: kindStatus('eoip', roots, index, loaded, runner),
-    eoipv6: kindStatus('eoipv6', roots, index, loaded, runner),
-  };
-  const greFile = index.files.get('gre') ?? null;
-  const status: KmodStatus = {
-    release,
-    dir: index.dir,
-    running,
-    moduleSupport: release !== running || loaded !== null,
-    modules,
-    gre: {
-      loaded: loaded?.has('gre') ? loadedModule(roots, 'gre') : null,
-      file: greFile,
-      inTree: greFile === null ? null : isInTree(index, greFile),
-      builtin: index.builtin.has('gre'),
-    },
-    headers: headers(roots, release),
-    secureBoot: secureBoot(roots, runner),
-    findings: [],
-    needsAction: false,
-  };
-  status.findings = findings(status);
-  status.needsAction = status.findings.some((f) => f.severity === 'warning' || f.severity === 'error');
-  return status;
-}
-
-function kindStatus(
-  kind: Kind,
-  roots: KmodRoots,
-  index: ModuleIndex,
-  loaded: Set<string> | null,
-  runner: Runner | null,
-): KindStatus {
-  const path = index.files.get(kind);
-  const aliasClaims = aliasOwners(index, `rtnl-link-${kind}`).map((module) => {
-    const file = index.files.get(module) ?? null;
-    return { module, path: file, ours: file !== null && moduleFile(file, runner).greoip !== null };
-  });
-  return {
-    kind,
-    loaded: loaded?.has(kind) ? loadedModule(roots, kind) : null,
-    file: path === undefined ? null : moduleFile(path, runner),
-    aliasClaims,
-  };
-}
-
-export function moduleFile(path: string, runner: Runner | null): ModuleFile {
-  const info = readModuleFile(path, runner ?? undefined);
-  return {
-    path,
-    greoip: field(info, 'greoip'),
-    version: field(info, 'version'),
-    builtFor: field(info, 'vermagic')?.split(' ')[0] ?? null,
-    signed: info?.signed ?? false,
-    readable: info !== null,
-  };
-}
-
-function headers(roots: KmodRoots, release: string): KmodStatus['headers'] {
-  const path = join(roots.modules, release, 'build');
-  return { path, present: existsSync(join(path, 'Makefile')), packages: headersPackages(release) };
-}
-
-function findings(s: KmodStatus): Finding[] {
+export function findings(s: KmodFacts): Finding[] {
   const checkLoaded = s.release === s.running;
   if (checkLoaded && !s.moduleSupport) return [noModuleSupport(s)];
   return [
@@ -180,7 +33,7 @@ function findings(s: KmodStatus): Finding[] {
   ];
 }
 
-function noModuleSupport(s: KmodStatus): Finding {
+function noModuleSupport(s: KmodFacts): Finding {
   return {
     id: 'modules-unsupported',
     severity: 'error',
@@ -192,9 +45,9 @@ function noModuleSupport(s: KmodStatus): Finding {
   };
 }
 
-const kernelArg = (s: KmodStatus) => (s.release === s.running ? '' : ` --kernel ${s.release}`);
+const kernelArg = (s: KmodFacts) => (s.release === s.running ? '' : ` --kernel ${s.release}`);
 
-function kindFindings(k: KindStatus, s: KmodStatus, checkLoaded: boolean): Finding[] {
+function kindFindings(k: KindStatus, s: KmodFacts, checkLoaded: boolean): Finding[] {
   const out: Finding[] = [];
   if (k.file !== null && k.file.greoip === null) out.push(foreignFile(k, k.file, s));
   for (const claim of k.aliasClaims)
@@ -206,14 +59,14 @@ function kindFindings(k: KindStatus, s: KmodStatus, checkLoaded: boolean): Findi
 }
 
 /** Where a foreign module file came from and how to get rid of it. */
-function removeFileAdvice(path: string, s: KmodStatus): string[] {
+function removeFileAdvice(path: string, s: KmodFacts): string[] {
   return [
     `remove ${path}, or the package that installed it (dpkg -S ${path}; for DKMS: dkms status, then dkms remove MODULE/VERSION --all)`,
     `depmod -a ${s.release}`,
   ];
 }
 
-function foreignFile(k: KindStatus, file: ModuleFile, s: KmodStatus): Finding {
+function foreignFile(k: KindStatus, file: ModuleFile, s: KmodFacts): Finding {
   const why = file.readable ? `it has no greoip mark (modinfo -F greoip ${file.path})` : 'it cannot be read';
   return {
     id: `${k.kind}-foreign-file`,
@@ -223,7 +76,7 @@ function foreignFile(k: KindStatus, file: ModuleFile, s: KmodStatus): Finding {
   };
 }
 
-function aliasClaimed(k: KindStatus, claim: AliasClaim, s: KmodStatus): Finding {
+function aliasClaimed(k: KindStatus, claim: AliasClaim, s: KmodFacts): Finding {
   const where = claim.path ?? '(no file in modules.dep)';
   return {
     id: `${k.kind}-alias-claimed`,
@@ -235,7 +88,7 @@ function aliasClaimed(k: KindStatus, claim: AliasClaim, s: KmodStatus): Finding 
   };
 }
 
-function loadedFinding(k: KindStatus, loaded: LoadedModule, s: KmodStatus): Finding {
+function loadedFinding(k: KindStatus, loaded: LoadedModule, s: KmodFacts): Finding {
   if (loaded.greoip === null) return foreignLoaded(k, loaded, s);
   const from = k.file?.greoip ? `, installed at ${k.file.path}` : '';
   if (k.file?.greoip && k.file.greoip !== loaded.greoip) {
@@ -254,7 +107,7 @@ function loadedFinding(k: KindStatus, loaded: LoadedModule, s: KmodStatus): Find
   };
 }
 
-function foreignLoaded(k: KindStatus, loaded: LoadedModule, s: KmodStatus): Finding {
+function foreignLoaded(k: KindStatus, loaded: LoadedModule, s: KmodFacts): Finding {
   const facts = [
     `no ${GREOIP_NOTE} in /sys/module/${k.kind}/notes`,
     ...(loaded.version ? [`version ${loaded.version}`] : []),
@@ -286,7 +139,7 @@ function installedFinding(k: KindStatus, file: ModuleFile, checkLoaded: boolean)
   };
 }
 
-function missing(k: KindStatus, s: KmodStatus): Finding {
+function missing(k: KindStatus, s: KmodFacts): Finding {
   return {
     id: `${k.kind}-missing`,
     severity: 'warning',
@@ -298,7 +151,7 @@ function missing(k: KindStatus, s: KmodStatus): Finding {
   };
 }
 
-function greFindings(s: KmodStatus): Finding[] {
+function greFindings(s: KmodFacts): Finding[] {
   const out: Finding[] = [];
   const restore = [
     `apt-get install --reinstall linux-image-${s.release} (restores Debian's kernel/net/ipv4/gre.ko)`,
@@ -336,7 +189,7 @@ function greFindings(s: KmodStatus): Finding[] {
   return out;
 }
 
-function headersFinding(s: KmodStatus): Finding {
+function headersFinding(s: KmodFacts): Finding {
   const h = s.headers;
   if (h.present)
     return {
@@ -356,7 +209,7 @@ function headersFinding(s: KmodStatus): Finding {
   };
 }
 
-function secureBootFinding(s: KmodStatus): Finding {
+function secureBootFinding(s: KmodFacts): Finding {
   const sb = s.secureBoot;
   const required = sb.state === 'on' || sb.sigEnforce === true;
   const why = sb.state === 'on' ? `Secure Boot is on (${sb.source})` : 'module.sig_enforce is set';
@@ -377,7 +230,7 @@ function secureBootFinding(s: KmodStatus): Finding {
   };
 }
 
-function signaturesRequired(s: KmodStatus, why: string): Finding {
+function signaturesRequired(s: KmodFacts, why: string): Finding {
   const files = KINDS.map((k) => s.modules[k].file).filter((f) => f?.greoip);
   const unsigned = files.filter((f) => !f!.signed).map((f) => f!.path);
   const sign = [

@@ -1,5 +1,5 @@
 /**
- * How src/kmod runs make, depmod, modprobe, dkms and mokutil: behind an interface, so that the install
+ * How src/module-manager runs make, depmod, modprobe, dkms and mokutil: behind an interface, so that the install
  * steps and their undo can be tested on fixture trees without touching a kernel.
  */
 import { spawnSync } from 'node:child_process';

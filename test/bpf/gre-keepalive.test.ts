@@ -27,9 +27,9 @@ import {
   XdpAction,
 } from '../../src/bpf/programs.ts';
 import { BpfTestRunner } from '../../src/bpf/testrun.ts';
-import { createDecision, createPolicy, Verdict } from '../../src/keepalive/index.ts';
+import { createDecision, createPolicy, Verdict } from '../../src/gre-keepalive/index.ts';
+import { VECTORS, type Vector } from '../gre-keepalive/vectors.ts';
 import { REPO_DIR, toHex } from '../helpers.ts';
-import { VECTORS, type Vector } from '../keepalive/vectors.ts';
 
 const exec = promisify(execFile);
 const VERDICT_SLOTS = 9;

@@ -1,7 +1,7 @@
-/** Status detection (src/kmod/status.ts) on fixture trees: each situation, its findings and their advice. */
+/** Status detection (src/module-manager/detect.ts, findings.ts) on fixture trees: each situation, its findings and their advice. */
 import { rmSync } from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
-import { type Finding, type KmodStatus, kmodStatus, type Runner } from '../../src/kmod/index.ts';
+import { type Finding, type KmodStatus, kmodStatus, type Runner } from '../../src/module-manager/index.ts';
 import { Fixture, foreignModinfo, ourModinfo, RELEASE } from './fixture.ts';
 
 function statusOf(f: Fixture, runner: Runner | null = null, release?: string): KmodStatus {

@@ -7,7 +7,7 @@ import {
   PolicyError,
   VERDICT_NAMES,
   Verdict,
-} from '../../src/keepalive/index.ts';
+} from '../../src/gre-keepalive/index.ts';
 import { VECTORS } from './vectors.ts';
 
 const NAMES = VERDICT_NAMES;

@@ -1,5 +1,5 @@
 /**
- * `install` (src/kmod/install.ts) on fixture trees, with depmod, modprobe, rmmod and dkms played by a fake
+ * `install` (src/module-manager/install.ts) on fixture trees, with depmod, modprobe, rmmod and dkms played by a fake
  * runner that changes the tree the way they would: the steps, the refusals, and the undo after a failure
  * at each step. (The real tools on a real kernel: test/kernel/kmod-cli.test.ts.)
  */
@@ -16,7 +16,7 @@ import {
   parseModuleInfo,
   type Runner,
   type RunOutput,
-} from '../../src/kmod/index.ts';
+} from '../../src/module-manager/index.ts';
 import { REPO_DIR } from '../helpers.ts';
 import { elfModule, Fixture, foreignModinfo, type Modinfo, ourModinfo, RELEASE } from './fixture.ts';
 

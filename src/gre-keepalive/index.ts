@@ -8,4 +8,5 @@ export {
   VERDICT_NAMES,
   Verdict,
 } from './decide.ts';
+export { type Explained, explainPacket } from './explain.ts';
 export { createPolicy, type Mode, type Policy, PolicyError, type PolicyOptions } from './policy.ts';

@@ -3,13 +3,13 @@
  * kmod/build.sh. The build runs in a temporary copy of the sources, so an installed package directory
  * stays clean and two builds never share object files.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KmodError } from './error.ts';
+import { headersPackages, type Kind } from './kinds.ts';
 import { type Runner, systemRunner } from './runner.ts';
 import { copySources, kmodSourceDir } from './source.ts';
-import type { Kind } from './status.ts';
 
 export interface BuildOptions {
   /** The kernel build tree (/lib/modules/<release>/build). */
@@ -26,21 +26,6 @@ export interface BuildOptions {
 export interface Built {
   files: Record<Kind, string>;
   kdir: string;
-}
-
-/** Debian's headers packages for a release: the exact one, and the flavour's metapackage that follows new kernels. */
-export function headersPackages(release: string): string[] {
-  const flavour = /^\d+\.\d+\.\d+-\d+-(.+)$/.exec(release)?.[1];
-  return [`linux-headers-${release}`, ...(flavour ? [`linux-headers-${flavour}`] : [])];
-}
-
-/** The release a kernel build tree is for (include/config/kernel.release), or null. */
-export function releaseOfKdir(kdir: string): string | null {
-  try {
-    return readFileSync(join(kdir, 'include', 'config', 'kernel.release'), 'utf8').trim() || null;
-  } catch {
-    return null;
-  }
 }
 
 function checkHeaders(kdir: string, release: string | null): void {

@@ -1,5 +1,5 @@
 /**
- * Fixture trees for src/kmod: proc/, sys/ and lib/modules/<release>/ in a temporary directory, with module
+ * Fixture trees for src/module-manager: proc/, sys/ and lib/modules/<release>/ in a temporary directory, with module
  * files that are minimal ELF relocatables holding a .modinfo section (what modinfo reads), and loaded
  * modules as /proc/modules lines plus /sys/module/<m>/ (taint, version, holders, the greoip ELF note).
  */
@@ -7,7 +7,7 @@ import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import type { KmodRoots } from '../../src/kmod/index.ts';
+import type { KmodRoots } from '../../src/module-manager/index.ts';
 
 export const RELEASE = '6.1.0-56-amd64';
 export const VERSION = '0.1.0';

@@ -9,7 +9,7 @@ export const DKMS_NAME = 'greoip-eoip';
 
 /**
  * kmod/ of this package: $GREOIP_KMOD_DIR when set, else the first ancestor of this file holding
- * kmod/Kbuild (works from src/kmod/ and from the bundle in dist/).
+ * kmod/Kbuild (works from src/module-manager/ and from the bundle in dist/).
  */
 export function kmodSourceDir(): string {
   const override = process.env.GREOIP_KMOD_DIR;

@@ -1,0 +1,15 @@
+/**
+ * Building, installing and checking greoip's kernel modules (kmod/: eoip.ko, eoipv6.ko) for `greoip kmod`.
+ * Runs make, depmod, modprobe and dkms through an injectable Runner; imports nothing above src/.
+ */
+export { type BuildOptions, type Built, buildModules } from './build.ts';
+export { detectModules, type KindStatus, type KmodFacts, type StatusOptions } from './detect.ts';
+export { type ModuleInfo, parseModuleInfo } from './elf.ts';
+export { KmodError } from './error.ts';
+export type { Finding, Severity } from './findings.ts';
+export { type InstallOptions, type InstallResult, install, type ModuleSource } from './install.ts';
+export { headersPackages, KINDS, type Kind, releaseOfKdir } from './kinds.ts';
+export { describeFailure, type Runner, type RunOutput, systemRunner } from './runner.ts';
+export { DKMS_NAME, kmodSourceDir, kmodVersion } from './source.ts';
+export { type KmodStatus, kmodStatus } from './status.ts';
+export { type KmodRoots, runningRelease, SYSTEM_ROOTS } from './system.ts';
