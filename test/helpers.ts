@@ -1,4 +1,4 @@
-/** Shared test helpers: hex conversion and the location of shared/ fixtures. */
+/** Shared test helpers: hex conversion, the repository's location and its capture fixtures. */
 import { fileURLToPath } from 'node:url';
 
 export function hex(text: string): Buffer {
@@ -9,9 +9,8 @@ export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
-/** shared/ sits beside the checkout (../shared from the repository root). */
-export const SHARED_DIR = fileURLToPath(new URL('../../shared/', import.meta.url));
-export const CAPTURES_DIR = `${SHARED_DIR}captures/routeros-7.18/`;
+/** Real RouterOS 7.18.2 EoIP captures (origin and licence: fixtures/README.md). */
+export const CAPTURES_DIR = fileURLToPath(new URL('./fixtures/routeros-7.18/', import.meta.url));
 export const CAPTURE_FILES = ['mk-mk-arp.pcap', 'mk-mk-idle.pcap', 'mk-mk-mtu.pcap', 'mk-mk-ping.pcap'];
 export const REPO_DIR = fileURLToPath(new URL('../', import.meta.url));
 

@@ -21,7 +21,7 @@ import {
 // Fixtures and helpers
 // ---------------------------------------------------------------------------------------------
 
-const CAPTURES = new URL('../../shared/captures/routeros-7.18/', import.meta.url);
+const CAPTURES = new URL('./fixtures/routeros-7.18/', import.meta.url);
 const NS_PER_SECOND = 1_000_000_000n;
 const NS_PER_MICROSECOND = 1_000n;
 const BASE_TS = 1_776_423_508_512_871_123n;

@@ -24,7 +24,7 @@ Exit status:
   1  the file could not be read or is not a pcap/pcapng capture
 
 Examples:
-  greoip inspect ../shared/captures/routeros-7.18/mk-mk-ping.pcap
+  greoip inspect samples/routeros-7.18-ping.pcap
   greoip inspect --json tunnel.pcapng | jq 'select(.eoip) | .eoip.tunnelId'
   tcpdump -i eth0 -w - 'ip proto 47' | greoip inspect /dev/stdin`;
 
