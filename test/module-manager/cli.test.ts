@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import test from 'ava';
 import type { KmodStatus } from '../../src/module-manager/index.ts';
 import { REPO_DIR } from '../helpers.ts';
-import { Fixture } from './fixture.ts';
+import { Fixture, VERSION_RE } from './fixture.ts';
 
 const GREOIP = `${REPO_DIR}dist/cli/greoip.js`;
 const greoip = (...args: string[]) =>
@@ -17,7 +17,7 @@ test('status: all is well, exit 0', (t) => {
   t.is(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
   t.is(lines[0], 'kernel 6.1.0-56-amd64 (running)');
-  t.regex(lines[1]!, /^ok {7}greoip's eoip 0\.1\.0 is loaded/);
+  t.regex(lines[1]!, new RegExp(`^ok {7}greoip's eoip ${VERSION_RE} is loaded`));
   t.is(lines.at(-1), 'all is well');
 });
 

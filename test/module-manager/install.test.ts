@@ -18,7 +18,17 @@ import {
   type RunOutput,
 } from '../../src/module-manager/index.ts';
 import { REPO_DIR } from '../helpers.ts';
-import { elfModule, Fixture, foreignModinfo, type Modinfo, ourModinfo, RELEASE } from './fixture.ts';
+import {
+  elfModule,
+  Fixture,
+  foreignModinfo,
+  type Modinfo,
+  OTHER_VERSION,
+  ourModinfo,
+  RELEASE,
+  VERSION,
+  VERSION_RE,
+} from './fixture.ts';
 
 const OK: RunOutput = { status: 0, stdout: '', stderr: '' };
 
@@ -184,13 +194,13 @@ test('--force over a loaded foreign eoip: it is unloaded, ours loaded', (t) => {
     `modprobe -d ${f.root} eoip`,
     `modprobe -d ${f.root} eoipv6`,
   ]);
-  t.is(kmodStatus({ roots: f.roots }).modules.eoip.loaded?.greoip, '0.1.0');
+  t.is(kmodStatus({ roots: f.roots }).modules.eoip.loaded?.greoip, VERSION);
 });
 
 test('depmod fails: the copy is undone (a previous file restored) and the index rebuilt', (t) => {
   const { f, sys, prebuilt } = setup();
   t.teardown(() => f.cleanup());
-  const old = f.write(join(DEST(f), 'eoip.ko'), elfModule(ourModinfo('eoip', RELEASE, '0.0.9')));
+  const old = f.write(join(DEST(f), 'eoip.ko'), elfModule(ourModinfo('eoip', RELEASE, OTHER_VERSION)));
   const oldBytes = readFileSync(old);
   sys.fail.set('depmod', { status: 1, stdout: '', stderr: 'depmod: ERROR: could not open directory' });
   const e = failure(t, () => run(f, sys, { from: { prebuilt } }));
@@ -310,14 +320,14 @@ test('--dkms: sources in /usr/src/greoip-eoip-<version>, dkms add, build, instal
   sys.tools.add('dkms');
   const srcRoot = join(f.root, 'usr/src');
   const r = run(f, sys, { from: { dkms: true }, srcRoot });
-  const tree = join(srcRoot, 'greoip-eoip-0.1.0');
+  const tree = join(srcRoot, `greoip-eoip-${VERSION}`);
   for (const file of ['dkms.conf', 'Kbuild', 'Makefile', 'main.c', 'eoip.c', 'uapi/linux/if_eoip.h'])
     t.true(existsSync(join(tree, file)), file);
   t.false(existsSync(join(tree, 'tests')), 'only what the module build needs');
   t.deepEqual(sys.calls.slice(0, 3), [
-    'dkms add -m greoip-eoip -v 0.1.0',
-    `dkms build -m greoip-eoip -v 0.1.0 -k ${RELEASE}`,
-    `dkms install -m greoip-eoip -v 0.1.0 -k ${RELEASE}`,
+    `dkms add -m greoip-eoip -v ${VERSION}`,
+    `dkms build -m greoip-eoip -v ${VERSION} -k ${RELEASE}`,
+    `dkms install -m greoip-eoip -v ${VERSION} -k ${RELEASE}`,
   ]);
   t.is(r.files.eoip, join(f.dir, 'updates', 'dkms', 'eoip.ko'));
   t.deepEqual(r.loaded, ['eoip', 'eoipv6']);
@@ -336,9 +346,12 @@ test('--dkms build fails: dkms remove --all and the /usr/src tree removed', (t) 
   const e = failure(t, () => run(f, sys, { from: { dkms: true }, srcRoot }));
   t.is(e.step, 'dkms build');
   t.regex(e.message, /Bad return status for module build/);
-  t.deepEqual(e.undone, ['dkms remove greoip-eoip/0.1.0 --all', `removed ${srcRoot}/greoip-eoip-0.1.0`]);
-  t.true(sys.calls.includes('dkms remove -m greoip-eoip -v 0.1.0 --all'));
-  t.false(existsSync(join(srcRoot, 'greoip-eoip-0.1.0')));
+  t.deepEqual(e.undone, [
+    `dkms remove greoip-eoip/${VERSION} --all`,
+    `removed ${srcRoot}/greoip-eoip-${VERSION}`,
+  ]);
+  t.true(sys.calls.includes(`dkms remove -m greoip-eoip -v ${VERSION} --all`));
+  t.false(existsSync(join(srcRoot, `greoip-eoip-${VERSION}`)));
 });
 
 test('--dkms over an existing tree of the same version: refused unless --force', (t) => {
@@ -346,13 +359,16 @@ test('--dkms over an existing tree of the same version: refused unless --force',
   t.teardown(() => f.cleanup());
   sys.tools.add('dkms');
   const srcRoot = join(f.root, 'usr/src');
-  f.write(join(srcRoot, 'greoip-eoip-0.1.0', 'dkms.conf'), 'old');
+  f.write(join(srcRoot, `greoip-eoip-${VERSION}`, 'dkms.conf'), 'old');
   const e = failure(t, () => run(f, sys, { from: { dkms: true }, srcRoot }));
-  t.regex(e.message, /greoip-eoip-0\.1\.0 already exists: dkms remove greoip-eoip\/0\.1\.0 --all/);
+  t.regex(
+    e.message,
+    new RegExp(`greoip-eoip-${VERSION_RE} already exists: dkms remove greoip-eoip\\/${VERSION_RE} --all`),
+  );
   t.deepEqual(sys.calls, []);
   run(f, sys, { from: { dkms: true }, srcRoot, force: true });
-  t.is(sys.calls[0], 'dkms remove -m greoip-eoip -v 0.1.0 --all');
-  t.not(readFileSync(join(srcRoot, 'greoip-eoip-0.1.0', 'dkms.conf'), 'utf8'), 'old');
+  t.is(sys.calls[0], `dkms remove -m greoip-eoip -v ${VERSION} --all`);
+  t.not(readFileSync(join(srcRoot, `greoip-eoip-${VERSION}`, 'dkms.conf'), 'utf8'), 'old');
 });
 
 test('another eoip.ko winning after depmod is an error, and the install is undone', (t) => {

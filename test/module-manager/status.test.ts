@@ -2,7 +2,15 @@
 import { rmSync } from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
 import { type Finding, type KmodStatus, kmodStatus, type Runner } from '../../src/module-manager/index.ts';
-import { Fixture, foreignModinfo, ourModinfo, RELEASE } from './fixture.ts';
+import {
+  Fixture,
+  foreignModinfo,
+  OTHER_VERSION,
+  ourModinfo,
+  RELEASE,
+  VERSION,
+  VERSION_RE,
+} from './fixture.ts';
 
 function statusOf(f: Fixture, runner: Runner | null = null, release?: string): KmodStatus {
   return kmodStatus({ roots: f.roots, runner, release });
@@ -37,12 +45,14 @@ withFixture('ours installed and loaded, stock gre, headers, no EFI: all is well'
     'secure-boot-off:ok',
   ]);
   t.false(s.needsAction);
-  t.is(s.modules.eoip.loaded?.greoip, '0.1.0');
+  t.is(s.modules.eoip.loaded?.greoip, VERSION);
   t.is(s.modules.eoip.file?.path, `${f.dir}/updates/greoip/eoip.ko`);
   t.is(s.modules.eoipv6.file?.builtFor, RELEASE);
   t.regex(
     finding(t, s, 'eoip-loaded').message,
-    /greoip's eoip 0\.1\.0 is loaded \(taint OE\), installed at .*updates\/greoip\/eoip\.ko/,
+    new RegExp(
+      `greoip's eoip ${VERSION_RE} is loaded \\(taint OE\\), installed at .*updates\\/greoip\\/eoip\\.ko`,
+    ),
   );
 });
 
@@ -269,8 +279,8 @@ withFixture('module.sig_enforce=1 without EFI also requires signatures', (t, f) 
 });
 
 withFixture('loaded at one version, another installed: info, reload to use it', (t, f) => {
-  f.module('updates/greoip/eoip.ko', ourModinfo('eoip', RELEASE, '0.2.0'));
-  f.load('eoip', { taint: 'OE', version: '0.1.0', greoip: '0.1.0' });
+  f.module('updates/greoip/eoip.ko', ourModinfo('eoip', RELEASE, OTHER_VERSION));
+  f.load('eoip', { taint: 'OE', version: VERSION, greoip: VERSION });
   const i = finding(t, statusOf(f), 'eoip-reload-pending');
   t.is(i.severity, 'info');
   t.deepEqual(i.advice, ['modprobe -r eoip && modprobe eoip to use it (this deletes the eoip devices)']);
@@ -299,6 +309,6 @@ withFixture('a kernel without module support: one error, use the userland backen
 withFixture('compressed module files are read (.ko.gz)', (t, f) => {
   f.module('updates/greoip/eoip.ko.gz', ourModinfo('eoip'));
   const s = statusOf(f);
-  t.is(s.modules.eoip.file?.greoip, '0.1.0');
+  t.is(s.modules.eoip.file?.greoip, VERSION);
   t.is(finding(t, s, 'eoip-installed').severity, 'info');
 });
