@@ -42,13 +42,13 @@ export const CAPTURES_DIR = fileURLToPath(new URL('./fixtures/routeros-7.18/', i
 export const CAPTURE_FILES = ['mk-mk-arp.pcap', 'mk-mk-idle.pcap', 'mk-mk-mtu.pcap', 'mk-mk-ping.pcap'];
 export const REPO_DIR = fileURLToPath(new URL('../', import.meta.url));
 
-/** Worked example from PROTOCOLS.md section 1: A=192.0.2.1 asks B=198.51.100.2. */
+/** Worked example of docs/gre-keepalive-packets.md: A=192.0.2.1 asks B=198.51.100.2. */
 export const CISCO_KEEPALIVE_REQUEST = hex(`
   45 00 00 30 00 00 00 00 ff 2f cf 67 c0 00 02 01
   c6 33 64 02 00 00 08 00 45 00 00 18 00 00 00 00
   ff 2f cf 7f c6 33 64 02 c0 00 02 01 00 00 00 00`);
 
-/** PROTOCOLS.md section 2: an EoIP keepalive, tid 100, captured from RouterOS 7.18.2. */
+/** docs/eoip-wire.md: an EoIP keepalive, tid 100, captured from RouterOS 7.18.2. */
 export const ROUTEROS_EOIP_KEEPALIVE = hex(`
   45 00 00 1c 67 00 00 00 f7 2f e3 82 80 8c 72 af 4e 2f 37 c5
   20 01 64 00 00 00 64 00`);

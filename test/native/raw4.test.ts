@@ -12,7 +12,7 @@ const A = '10.202.0.1';
 const B = '10.202.0.2';
 const UNROUTED = '10.203.0.9';
 
-/** An EoIP packet (PROTOCOLS.md section 2): 20 01 64 00, length big-endian, tunnel id little-endian, frame. */
+/** An EoIP packet (docs/eoip-wire.md): 20 01 64 00, length big-endian, tunnel id little-endian, frame. */
 function eoip(tid: number, frame: Buffer): string {
   const header = Buffer.from([
     0x20,

@@ -12,7 +12,7 @@ const B6 = 'fd00:202::2';
 const A6_HEX = 'fd000202000000000000000000000001';
 const B6_HEX = 'fd000202000000000000000000000002';
 
-/** EoIPv6 (PROTOCOLS.md section 3): byte0 = (tid >> 8) << 4 | 3, byte1 = tid & 0xff, then the frame. */
+/** EoIPv6 (docs/eoip-wire.md): byte0 = (tid >> 8) << 4 | 3, byte1 = tid & 0xff, then the frame. */
 function eoip6(tid: number, frame: Buffer): string {
   return Buffer.concat([Buffer.from([(((tid >> 8) & 0x0f) << 4) | 0x03, tid & 0xff]), frame]).toString('hex');
 }

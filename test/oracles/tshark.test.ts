@@ -119,7 +119,7 @@ test('EoIPv6: next header 97, hop limit 255, 12-bit tunnel id in etherip fields'
     t.is(row['ipv6.dst'], '2001:db8::2');
     t.is(row['ipv6.nxt'], '97');
     t.is(row['ipv6.hlim'], '255');
-    // PROTOCOLS.md 3: tid = etherip.ver << 8 | (etherip.reserved & 0xff).
+    // docs/eoip-wire.md (Wireshark): tid = etherip.ver << 8 | (etherip.reserved & 0xff).
     const ver = Number(row['etherip.ver']);
     const reserved = Number(row['etherip.reserved']);
     t.is((ver << 8) | (reserved & 0xff), tid, `tid ${tid}`);
@@ -139,7 +139,7 @@ test('EoIPv6 keepalive is the bare 2-byte header (Wireshark calls it malformed E
   t.is(row!['ipv6.plen'], '2');
   t.is(row!['etherip.ver'], '4');
   t.is(row!['etherip.reserved'], '0x03d2');
-  t.not(row!['_ws.malformed'], '', 'as PROTOCOLS.md 3 says Wireshark shows it');
+  t.not(row!['_ws.malformed'], '', 'as docs/eoip-wire.md says Wireshark shows it');
 });
 
 test('GRE with every combination of C, K and S', (t) => {
