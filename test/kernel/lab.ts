@@ -1,7 +1,8 @@
 /**
  * Real-kernel lab: boots one of Debian's own kernels (6.1, 6.12; the host's kernel has no GRE) under qemu
  * TCG with a busybox initramfs, runs a shell script inside, and reports what it found through greppable
- * console markers. Declaring tests per kernel: suite.ts; how to run a script by hand: README.md here.
+ * console markers. Recipe and gotchas: docs/kernel-lab.md; declaring tests per kernel: suite.ts; how to
+ * run a script by hand: README.md here.
  *
  * Everything the guest does stays inside the guest: the VM has no network card (-nic none), unless
  * `network` gives it a virtio NIC attached to a tap in a host network namespace the caller made.
