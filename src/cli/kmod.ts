@@ -297,7 +297,8 @@ function registerInstall(kmod: Command): void {
         install({
           from: sourceOf(opts, roots, release),
           roots,
-          release,
+          // DKMS without --kernel: every installed kernel (install() lists them).
+          release: opts.dkms && opts.kernel === undefined ? undefined : release,
           load: opts.load,
           force: opts.force,
           runner: systemRunner,

@@ -6,11 +6,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { REPO_DIR } from '../helpers.ts';
-import type { Kernel } from './lab.ts';
+import { hostPath, type Kernel } from './lab.ts';
 
 export const KMOD = join(REPO_DIR, 'kmod');
 
@@ -79,4 +79,20 @@ export function kmodGuestFiles(build: KmodBuild): Record<string, Uint8Array> {
     '/lab/eoipctl': readFileSync(build.eoipctl),
     '/lab/pkt': readFileSync(build.pkt),
   };
+}
+
+const KMOD_BINARY = '/usr/bin/kmod';
+
+/**
+ * Shell assignments for guest/host-kmod.sh: KMOD, the host's kmod binary under /host, and KMOD_LIBS,
+ * the directories of its libraries under /host (the guest runs Debian's kmod tools from the shared host).
+ */
+export function hostKmodEnv(): string {
+  if (!existsSync(KMOD_BINARY)) throw new Error(`${KMOD_BINARY} missing: apt-get install kmod`);
+  const dirs = execFileSync('ldd', [KMOD_BINARY], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => /=>\s*(\/\S+)/.exec(l)?.[1])
+    .filter((p) => p !== undefined)
+    .map((p) => hostPath(dirname(p)));
+  return `KMOD=${hostPath(KMOD_BINARY)}\nKMOD_LIBS=${[...new Set(dirs)].join(':')}\n`;
 }
