@@ -32,6 +32,12 @@ export interface KmodBuild {
 
 const built = new Map<string, KmodBuild>();
 
+/** Every build of kmod/ in the tests holds this lock: two builds never share kmod/build/<kernel>/. */
+export const KMOD_BUILD_LOCK = join(
+  tmpdir(),
+  `greoip-kmod-build-${createHash('sha256').update(KMOD).digest('hex').slice(0, 12)}.lock`,
+);
+
 /**
  * Builds the modules for `kernel` and the two static tools (once per process and kernel); a warning
  * fails the build (build.sh). `testModules` also builds the foreign eoip.ko and the out-of-tree gre.ko.
@@ -40,13 +46,12 @@ export function buildKmod(kernel: Kernel, options: { testModules?: boolean } = {
   const key = `${kernel.version}${options.testModules ? '+test' : ''}`;
   const done = built.get(key);
   if (done !== undefined) return done;
-  const lock = join(
-    tmpdir(),
-    `greoip-kmod-build-${createHash('sha256').update(KMOD).digest('hex').slice(0, 12)}.lock`,
-  );
   const args = ['--kernel', kernel.version, '--tools', ...(options.testModules ? ['--test-modules'] : [])];
   try {
-    execFileSync('flock', [lock, join(KMOD, 'build.sh'), ...args], { encoding: 'utf8', stdio: 'pipe' });
+    execFileSync('flock', [KMOD_BUILD_LOCK, join(KMOD, 'build.sh'), ...args], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string; message: string };
     throw new Error(
