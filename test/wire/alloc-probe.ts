@@ -5,12 +5,7 @@
  * packet shows up as scavenges between the markers.
  */
 import { readFileSync } from 'node:fs';
-import {
-  createRxResult,
-  type DatapathTunnel,
-  receive4,
-  receive6,
-} from '../../src/eoip/datapath.ts';
+import { createRxResult, type DatapathTunnel, receive4, receive6 } from '../../src/eoip/datapath.ts';
 import { TunnelTable } from '../../src/eoip/table.ts';
 import { readCapture } from '../../src/pcap/index.ts';
 import * as build from '../../src/wire/build.ts';
