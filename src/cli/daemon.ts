@@ -96,14 +96,10 @@ async function runDaemon(configFile: string | null): Promise<void> {
   } catch (err) {
     throw new CliError((err as Error).message);
   }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      void daemon.stop(signal).then(resolve);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => void daemon.reload());
-  });
+  process.once('SIGTERM', () => void daemon.stop('SIGTERM'));
+  process.once('SIGINT', () => void daemon.stop('SIGINT'));
+  process.on('SIGHUP', () => void daemon.reload());
+  await daemon.stopped;
 }
 
 async function showStatus(json: boolean): Promise<void> {

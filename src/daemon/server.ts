@@ -98,6 +98,11 @@ export class Daemon {
   /** Requests and reloads run one at a time, in order. */
   private queue: Promise<unknown> = Promise.resolve();
   private stopping = false;
+  private markStopped: () => void = () => undefined;
+  /** Settles once the daemon has stopped, whoever asked (a signal, a shutdown request). */
+  readonly stopped = new Promise<void>((resolve) => {
+    this.markStopped = resolve;
+  });
 
   constructor(private readonly opts: DaemonOptions) {
     this.host = opts.host ?? systemHost();
@@ -172,7 +177,11 @@ export class Daemon {
         return [];
       }
       case 'ours':
-        for (const problem of read.problems) this.log(`${path}: ${problem}: entry left out`);
+        if (read.problems.length > 0) {
+          const copy = await setAside(path, 'corrupt', true);
+          for (const problem of read.problems)
+            this.log(`${path}: ${problem}: entry left out (the file is kept as ${copy})`);
+        }
         return read.tunnels;
     }
   }
@@ -623,6 +632,7 @@ export class Daemon {
     await rm(this.opts.paths.socket, { force: true });
     await rm(this.opts.paths.pid, { force: true });
     this.log(`stopped (${reason}); ${this.tunnels.size} interface(s) kept with carrier off`);
+    this.markStopped();
   }
 }
 

@@ -6,7 +6,7 @@
  * temporary file renamed over the record; a write that fails leaves the
  * record as it was and names the file.
  */
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { TunnelCounters } from '../backend/types.ts';
 import { resolveTunnel } from '../config/tunnel.ts';
 import type { TunnelConfig } from '../eoip/config.ts';
@@ -137,10 +137,14 @@ export async function readState(path: string, identity: NamespaceIdentity): Prom
   return parseState(text, identity);
 }
 
-/** Renames a state file the daemon will not use to `<path>.<why>-<time>`, kept for the operator. */
-export async function setAside(path: string, why: 'corrupt' | 'foreign'): Promise<string> {
+/**
+ * Moves a state file the daemon will not use to `<path>.<why>-<time>`, kept
+ * for the operator (copies it, with `keep`, when the daemon goes on using
+ * the good part of it).
+ */
+export async function setAside(path: string, why: 'corrupt' | 'foreign', keep = false): Promise<string> {
   const aside = `${path}.${why}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  await rename(path, aside);
+  await (keep ? copyFile(path, aside) : rename(path, aside));
   return aside;
 }
 
