@@ -10,16 +10,8 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { ip } from '../../src/demo/netns.ts';
-import {
-  createLab,
-  eoip,
-  list,
-  requireRoot,
-  run,
-  startDaemon,
-  stopDaemon,
-  tunnelPair,
-} from '../live/harness.ts';
+import { requireRoot } from '../helpers.ts';
+import { createLab, eoip, list, run, startDaemon, stopDaemon, tunnelPair } from '../live/harness.ts';
 import {
   addNetns,
   daemonPid,
@@ -35,7 +27,7 @@ import {
 const STACK = /\n\s+at /;
 
 test.serial('a non-root user gets a message, not a stack trace', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const { root, env } = runtimeRoot(t);
   const ns = uniqueName('user');
   addNetns(t, ns);
@@ -58,7 +50,7 @@ test.serial('a non-root user gets a message, not a stack trace', async (t) => {
 test.serial(
   'eoip list while the daemon is out of descriptors: a message, and the daemon lives on',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const { root, env } = runtimeRoot(t);
     const ns = uniqueName('fds');
     addNetns(t, ns);
@@ -83,7 +75,7 @@ test.serial(
 test.serial(
   'greoip cleanup with 1000 tunnels waits for the daemon to remove them all, then it stops',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const { root, env } = runtimeRoot(t);
     const ns = uniqueName('many');
     addNetns(t, ns);
@@ -108,7 +100,7 @@ test.serial(
 );
 
 test.serial('eoip errors name the field, never the system call', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const { env } = runtimeRoot(t);
   const ns = uniqueName('field');
   addNetns(t, ns);
@@ -148,7 +140,7 @@ test.serial('eoip errors name the field, never the system call', async (t) => {
 });
 
 test.serial('eoip list counters carry on over a daemon restart', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const lab = createLab(t, 'ctr');
   const { a, b } = lab.pair;
   await startDaemon(lab, a.netns);

@@ -7,7 +7,7 @@
  */
 import test from 'ava';
 import { ip } from '../../src/demo/netns.ts';
-import { requireRoot } from '../live/harness.ts';
+import { requireRoot } from '../helpers.ts';
 import {
   addNetns,
   daemonLog,
@@ -45,7 +45,7 @@ async function leaveGhosts(
 test.serial(
   'a daemon in a namespace that reuses a deleted one’s inode adopts none of its tunnels',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const { root, env } = runtimeRoot(t);
     const old = await leaveGhosts(t, root, env);
     const fresh = uniqueName('new');
@@ -71,7 +71,7 @@ test.serial(
 );
 
 test.serial('greoip cleanup in a namespace that reuses a deleted one’s inode removes nothing', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const { root, env } = runtimeRoot(t);
   const old = await leaveGhosts(t, root, env);
   const fresh = uniqueName('new');
@@ -93,7 +93,7 @@ test.serial('greoip cleanup in a namespace that reuses a deleted one’s inode r
 test.serial(
   'in its own namespace, cleanup removes only the interfaces the daemon can prove it made',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const { root, env } = runtimeRoot(t);
     const ns = uniqueName('own');
     addNetns(t, ns);

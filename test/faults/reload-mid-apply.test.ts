@@ -11,7 +11,8 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { ip } from '../../src/demo/netns.ts';
-import { requireRoot, sleep, waitFor } from '../live/harness.ts';
+import { requireRoot } from '../helpers.ts';
+import { sleep, waitFor } from '../live/harness.ts';
 import {
   addNetns,
   eoipIn,
@@ -77,7 +78,7 @@ function configOf(ns: string, env: NodeJS.ProcessEnv, name: string): { ttl: numb
 }
 
 test.serial('a reload naming a link that does not exist is refused before it removes anything', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const { ns, env, state, reload } = await setup(t);
   const e7 = identity(ns, 'e7');
   const record = readFileSync(state, 'utf8');
@@ -97,7 +98,7 @@ test.serial('a reload naming a link that does not exist is refused before it rem
 test.serial(
   'a reload that fails half-way (out of descriptors) is undone, and never removed e7',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const { ns, env, state, reload, pid } = await setup(t);
     const e7 = identity(ns, 'e7');
     const record = readFileSync(state, 'utf8');

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { requireRoot } from '../live/harness.ts';
+import { requireRoot } from '../helpers.ts';
 import {
   addNetns,
   daemonPid,
@@ -67,7 +67,7 @@ function refusedWhole(
 }
 
 test.serial('runtime directory full: add and del fail whole, naming the state file', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const { root, env } = smallRuntime(t);
   const ns = uniqueName('full');
   addNetns(t, ns);
@@ -91,7 +91,7 @@ test.serial('runtime directory full: add and del fail whole, naming the state fi
 });
 
 test.serial('runtime directory read-only: add and del fail whole, naming the state file', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const { root, env } = smallRuntime(t);
   const ns = uniqueName('ro');
   addNetns(t, ns);
