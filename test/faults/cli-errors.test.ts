@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { ip } from '../../src/demo/netns.ts';
 import { requireRoot } from '../helpers.ts';
-import { createLab, eoip, list, run, startDaemon, stopDaemon, tunnelPair } from '../live/harness.ts';
+import { createLab, list, run, startDaemon, stopDaemon, tunnelPair } from '../live/harness.ts';
 import {
   addNetns,
   daemonPid,

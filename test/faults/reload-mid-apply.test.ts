@@ -79,7 +79,7 @@ function configOf(ns: string, env: NodeJS.ProcessEnv, name: string): { ttl: numb
 
 test.serial('a reload naming a link that does not exist is refused before it removes anything', async (t) => {
   requireRoot();
-  const { ns, env, state, reload } = await setup(t);
+  const { ns, state, reload } = await setup(t);
   const e7 = identity(ns, 'e7');
   const record = readFileSync(state, 'utf8');
   const log = await reload(
