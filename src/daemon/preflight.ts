@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { BackendName, TunnelConfig } from '../eoip/config.ts';
-import { isNativeSystemError, link } from '../native/index.ts';
+import { close, isNativeSystemError, link, raw } from '../native/index.ts';
 import { formatAddress as format4, parseAddress as parse4 } from '../wire/ipv4.ts';
 import { formatAddress as format6, parseAddress as parse6 } from '../wire/ipv6.ts';
 import { FieldError, type Plan } from './plan.ts';
@@ -20,6 +20,10 @@ export interface Host {
   /** Whether a tunnel may bind this (canonical) local address. */
   canBind(address: string): boolean;
 }
+
+/** The IP protocols the userland backend's raw sockets use: GRE (EoIP), 97 (EoIPv6). */
+const GRE_PROTOCOL = 47;
+const EOIPV6_PROTOCOL = 97;
 
 function canonical(address: string): string {
   const v4 = parse4(address);
@@ -55,7 +59,15 @@ export function systemHost(): Host {
       for (const list of Object.values(networkInterfaces())) {
         for (const a of list ?? []) if (canonical(a.address) === address) return true;
       }
-      return false;
+      // getifaddrs (networkInterfaces) leaves out interfaces without carrier, whose addresses bind
+      // all the same (a cable out, a tap before its VM starts): try what the userland backend does.
+      try {
+        close(raw.open(v6 ? 6 : 4, v6 ? EOIPV6_PROTOCOL : GRE_PROTOCOL, { bindAddress: address }));
+        return true;
+      } catch (err) {
+        if (isNativeSystemError(err) && err.code === 'EADDRNOTAVAIL') return false;
+        throw err;
+      }
     },
   };
 }
