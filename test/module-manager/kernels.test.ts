@@ -7,6 +7,7 @@
 import { existsSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
+import { formatStatus } from '../../src/cli/kmod.ts';
 import {
   install,
   KmodError,
@@ -110,6 +111,18 @@ test('status lists every installed kernel: running, next boot, headers, modules,
   t.deepEqual(noHeaders?.advice[0], `apt-get install linux-headers-${NEWER}`);
   t.true(s.needsAction);
   t.is(s.findings.find((x) => x.id === 'dkms-installed')?.severity, 'ok');
+  // The text form: one line per kernel after the findings.
+  const text = formatStatus(s).split('\n');
+  const at = text.indexOf('installed kernels:');
+  t.true(at > 0, text.join('\n'));
+  t.regex(
+    text[at + 1]!,
+    new RegExp(`^  ${RELEASE} +running +headers yes  eoip ${VERSION}  eoipv6 ${VERSION}  dkms installed$`),
+  );
+  t.regex(
+    text[at + 2]!,
+    /^ {2}6\.12\.118\+deb12-amd64 +boots next +headers no +eoip none {2}eoipv6 none {2}dkms none$/,
+  );
 });
 
 test("install --dkms checks every kernel's headers first: one missing is named, nothing is done", (t) => {
