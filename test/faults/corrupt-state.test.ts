@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { requireRoot } from '../live/harness.ts';
+import { requireRoot } from '../helpers.ts';
 import {
   addNetns,
   daemonLog,
@@ -17,7 +17,6 @@ import {
   runtimeDir,
   runtimeRoot,
   stopDaemonIn,
-  uniqueName,
 } from './helpers.ts';
 
 /** A namespace whose stopped daemon left e1 and e2, and the path of its state file. */
@@ -25,8 +24,7 @@ async function stopped(
   t: import('ava').ExecutionContext,
 ): Promise<{ ns: string; root: string; env: NodeJS.ProcessEnv; state: string }> {
   const { root, env } = runtimeRoot(t);
-  const ns = uniqueName('corrupt');
-  addNetns(t, ns);
+  const ns = addNetns(t, 'corrupt');
   for (const [name, tid] of [
     ['e1', '1'],
     ['e2', '2'],
@@ -43,7 +41,7 @@ for (const [what, corrupt, reason] of [
   ['of the wrong shape', () => '{"version": 2, "netns": null, "tunnels": {}}', /netns: missing/],
 ] as const) {
   test.serial(`a state file ${what}: named by eoip list, set aside by the next daemon`, async (t) => {
-    requireRoot(t);
+    requireRoot();
     const { ns, root, env, state } = await stopped(t);
     writeFileSync(state, corrupt(readFileSync(state, 'utf8')));
     const list = eoipIn(ns, env, ['list']);
@@ -74,7 +72,7 @@ for (const [what, corrupt, reason] of [
 test.serial(
   'entries of the wrong types are named and left out; the sound ones are listed and restored',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const { ns, root, env, state } = await stopped(t);
     const record = JSON.parse(readFileSync(state, 'utf8')) as {
       tunnels: { config: Record<string, unknown> }[];
@@ -108,7 +106,7 @@ test.serial(
 );
 
 test.serial('eoip list without a daemon shows the tunnels its state file records, and fails', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const { ns, env, state } = await stopped(t);
   const list = eoipIn(ns, env, ['list', '--json']);
   t.is(list.status, 1);

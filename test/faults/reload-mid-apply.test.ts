@@ -11,17 +11,9 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { ip } from '../../src/demo/netns.ts';
-import { requireRoot, sleep, waitFor } from '../live/harness.ts';
-import {
-  addNetns,
-  eoipIn,
-  identity,
-  linkOf,
-  runtimeDir,
-  runtimeRoot,
-  spawnDaemon,
-  uniqueName,
-} from './helpers.ts';
+import { requireRoot } from '../helpers.ts';
+import { sleep, waitFor } from '../live/harness.ts';
+import { addNetns, eoipIn, identity, linkOf, runtimeDir, runtimeRoot, spawnDaemon } from './helpers.ts';
 
 function yaml(tunnels: { name: string; tid: number; extra?: string }[]): string {
   return `tunnels:\n${tunnels.map((x) => `  - name: ${x.name}\n    tid: ${x.tid}\n    remote: 192.0.2.9\n${x.extra ?? ''}`).join('')}`;
@@ -39,8 +31,7 @@ interface Setup {
 /** A daemon on a config file with e7 (with an address) and e8. */
 async function setup(t: import('ava').ExecutionContext): Promise<Setup> {
   const { root, env } = runtimeRoot(t);
-  const ns = uniqueName('reload');
-  addNetns(t, ns);
+  const ns = addNetns(t, 'reload');
   const file = join(root, 'tunnels.yaml');
   writeFileSync(
     file,
@@ -77,8 +68,8 @@ function configOf(ns: string, env: NodeJS.ProcessEnv, name: string): { ttl: numb
 }
 
 test.serial('a reload naming a link that does not exist is refused before it removes anything', async (t) => {
-  requireRoot(t);
-  const { ns, env, state, reload } = await setup(t);
+  requireRoot();
+  const { ns, state, reload } = await setup(t);
   const e7 = identity(ns, 'e7');
   const record = readFileSync(state, 'utf8');
   const log = await reload(
@@ -97,7 +88,7 @@ test.serial('a reload naming a link that does not exist is refused before it rem
 test.serial(
   'a reload that fails half-way (out of descriptors) is undone, and never removed e7',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const { ns, env, state, reload, pid } = await setup(t);
     const e7 = identity(ns, 'e7');
     const record = readFileSync(state, 'utf8');

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { requireRoot } from '../live/harness.ts';
+import { requireRoot } from '../helpers.ts';
 import {
   addNetns,
   daemonPid,
@@ -21,7 +21,6 @@ import {
   runtimeRoot,
   spawnDaemon,
   stopDaemonIn,
-  uniqueName,
 } from './helpers.ts';
 
 function mount(args: string[]): void {
@@ -67,10 +66,9 @@ function refusedWhole(
 }
 
 test.serial('runtime directory full: add and del fail whole, naming the state file', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const { root, env } = smallRuntime(t);
-  const ns = uniqueName('full');
-  addNetns(t, ns);
+  const ns = addNetns(t, 'full');
   t.is(eoipIn(ns, env, ['add', 'name', 'e1', 'tid', '1', 'remote', '192.0.2.9']).status, 0);
   const pid = daemonPid(root, ns);
   const filler = join(root, 'filler');
@@ -91,10 +89,9 @@ test.serial('runtime directory full: add and del fail whole, naming the state fi
 });
 
 test.serial('runtime directory read-only: add and del fail whole, naming the state file', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const { root, env } = smallRuntime(t);
-  const ns = uniqueName('ro');
-  addNetns(t, ns);
+  const ns = addNetns(t, 'ro');
   // Started directly, its log in a pipe: a file open for writing would keep the remount from succeeding.
   await spawnDaemon(t, ns, env);
   t.is(eoipIn(ns, env, ['add', 'name', 'e1', 'tid', '1', 'remote', '192.0.2.9']).status, 0);

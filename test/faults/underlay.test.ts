@@ -9,11 +9,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { ip } from '../../src/demo/netns.ts';
+import { requireRoot } from '../helpers.ts';
 import {
   createLab,
+  EOIP,
   type Lab,
   list,
-  requireRoot,
   run,
   sleep,
   startDaemon,
@@ -107,7 +108,7 @@ function daemonPid(lab: Lab, netns: string): number {
 }
 
 test.serial('kill -9 under traffic: a restarted daemon has traffic back within 1 s', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const { lab, pinger } = await liveTunnel(t, 'kill', () => []);
   const { a } = lab.pair;
   t.is(await stopDaemon(lab, a.netns, 'SIGKILL'), null);
@@ -133,7 +134,7 @@ for (const [what, local] of [
   test.serial(
     `underlay: ${what} removed and restored; traffic comes back, the daemon never spins`,
     async (t) => {
-      requireRoot(t);
+      requireRoot();
       const { lab, pinger } = await liveTunnel(t, local ? 'addr' : 'any', (side) =>
         local ? ['local', side === 'a' ? '192.0.2.1' : '192.0.2.2'] : [],
       );
@@ -159,7 +160,7 @@ for (const [what, local] of [
 }
 
 test.serial('underlay: the veth taken down and up (tunnel bound to it); traffic comes back', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const { lab, pinger } = await liveTunnel(t, 'veth', (side) => ['link', side === 'a' ? 'veth-a' : 'veth-b']);
   const { a } = lab.pair;
   const pid = daemonPid(lab, a.netns);
