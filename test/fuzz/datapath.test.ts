@@ -93,8 +93,8 @@ test.serial(
         '0.05',
         '-W',
         '2',
-        '-w',
-        String(SECONDS + 4),
+        '-c',
+        String((SECONDS + 4) * 20),
         target,
       ]),
     );
