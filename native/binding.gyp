@@ -9,8 +9,10 @@
         "src/link.cc",
         "src/rawsock.cc",
         "src/batch.cc",
-        "src/netlink.cc"
+        "src/netlink.cc",
+        "src/bpf.cc"
       ],
+      "libraries": ["<!(node check-libbpf.cjs)"],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
       ],
