@@ -11,7 +11,9 @@
  *
  *   [Ethernet][IPv4 | IPv6][EoIP | EoIPv6][Ethernet][inner...]  ->  [Ethernet][inner...]
  *
- * Everything else is left untouched (TC_ACT_OK), byte for byte: packets of
+ * Everything else is left untouched, byte for byte, and handed on with
+ * TC_ACT_UNSPEC (TCX_NEXT), so other TC programs and filters on the device
+ * still see it (TC_ACT_OK would end their chain): packets of
  * other protocols without a counter, GRE and EtherIP packets that are not
  * ours with the reason counted in eoip_verdicts (the numbers of DropReason
  * in src/eoip/datapath.ts); the stack, and the raw sockets of the userland
@@ -263,15 +265,15 @@ int eoip_decap(struct __sk_buff *skb)
 	int ret;
 
 	if (skb->pkt_type != PACKET_HOST)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (skb->protocol == bpf_htons(ETH_P_IP))
 		ret = eoip_decide4(skb, &d);
 	else if (skb->protocol == bpf_htons(ETH_P_IPV6))
 		ret = eoip_decide6(skb, &d);
 	else
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (ret)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (d.rx)
 		stats = eoip_stats_of(d.rx->slot);
 
@@ -297,7 +299,7 @@ int eoip_decap(struct __sk_buff *skb)
 	case EOIP_V_SLOW_OTHER:
 		if (stats)
 			stats->rx_slow += 1;
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	case EOIP_V_FRAME_TOO_SHORT:
 	case EOIP_V_FRAME_EXCEEDS_DATA:
 	case EOIP_V_RX_ERROR:
@@ -305,7 +307,7 @@ int eoip_decap(struct __sk_buff *skb)
 			stats->rx_errors += 1;
 		return TC_ACT_SHOT;
 	default:
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 }
 

@@ -13,8 +13,9 @@
  * bpf_redirect_neigh() routes it out of the underlay and fills in the MAC
  * addresses (resolving the neighbour when needed).
  *
- * What this program leaves to the daemon (TC_ACT_OK: the frame stays on the
- * tap, whose reader is the userland datapath): frames larger than the
+ * What this program leaves to the daemon (TC_ACT_UNSPEC, i.e. TCX_NEXT: the
+ * frame stays on the tap, whose reader is the userland datapath, and other
+ * programs on the hook still run): frames larger than the
  * underlay carries without fragmentation (max_frame), frames that are not
  * IPv4/IPv6 (bpf_skb_adjust_room refuses them; ARP is a few frames), and
  * anything the helpers refuse. GSO superframes (TCP hands the tap 64 KB
@@ -62,7 +63,7 @@ static __always_inline int eoip_to_slow_path(const struct eoip_tx *tx, struct eo
 		stats->tx_slow += 1;
 	if (tx->role == EOIP_ROLE_SEGMENTS)
 		return bpf_redirect(tx->tap_ifindex, 0);
-	return TC_ACT_OK;
+	return TC_ACT_UNSPEC;
 }
 
 static __always_inline void eoip_fill_eth(__u8 *eth, __u16 proto)
@@ -146,7 +147,7 @@ int eoip_encap(struct __sk_buff *skb)
 
 	if (!tx) {
 		eoip_count_verdict(EOIP_V_TX_NO_TUNNEL);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 	stats = eoip_stats_of(tx->slot);
 

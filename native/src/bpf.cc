@@ -297,7 +297,7 @@ Napi::Value BpfTestRun(const Napi::CallbackInfo& info) {
   run.repeat = OptUint(opts, "repeat", 1);
   if (bpf_prog_test_run_opts(fd, &run) < 0) throw ErrnoError(env, errno, "BPF_PROG_TEST_RUN", FdSubject(fd));
   Napi::Object o = Napi::Object::New(env);
-  o.Set("retval", run.retval);
+  o.Set("retval", static_cast<int32_t>(run.retval));  // TC_ACT_UNSPEC is -1
   o.Set("duration", run.duration);
   o.Set("data", Napi::Buffer<uint8_t>::Copy(env, out.data(), std::min(run.data_size_out, size_out)));
   return o;

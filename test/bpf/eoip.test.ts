@@ -107,10 +107,10 @@ function expected(family: 4 | 6, l3: Uint8Array): Expected {
     const hlen = (l3[0]! & 0x0f) * 4;
     const tot = (l3[2]! << 8) | l3[3]!;
     if (l3[0]! >>> 4 !== 4 || hlen < 20 || tot < hlen || tot > l3.length)
-      return { kind: 'verdict', slot: DropReason.BAD_IP_HEADER, action: TcAction.OK };
+      return { kind: 'verdict', slot: DropReason.BAD_IP_HEADER, action: TcAction.UNSPEC };
     // ip_rcv drops a bad checksum before any raw socket: the program counts it and leaves it to the stack.
     if (!ipv4ChecksumOk(l3, hlen))
-      return { kind: 'verdict', slot: DropReason.BAD_IP_HEADER, action: TcAction.OK };
+      return { kind: 'verdict', slot: DropReason.BAD_IP_HEADER, action: TcAction.UNSPEC };
     // The stack trims to the total length before raw delivery.
     verdict = receive4(l3, 0, tot, table, rx);
     outerLen = hlen + 8;
@@ -120,25 +120,25 @@ function expected(family: 4 | 6, l3: Uint8Array): Expected {
     if (l3[6] !== 97) return { kind: 'uncounted' };
     const payload = (l3[4]! << 8) | l3[5]!;
     if (l3[0]! >>> 4 !== 6 || 40 + payload > l3.length)
-      return { kind: 'verdict', slot: DropReason.BAD_IP_HEADER, action: TcAction.OK };
+      return { kind: 'verdict', slot: DropReason.BAD_IP_HEADER, action: TcAction.UNSPEC };
     verdict = receive6(l3, 40, payload, l3, 8, l3, 24, table, rx);
     outerLen = 42;
     lenMin = 40;
   }
   if (verdict >= 0) {
     const dropped = verdict === DropReason.FRAME_TOO_SHORT || verdict === DropReason.FRAME_EXCEEDS_DATA;
-    return { kind: 'verdict', slot: verdict, action: dropped ? TcAction.SHOT : TcAction.OK };
+    return { kind: 'verdict', slot: verdict, action: dropped ? TcAction.SHOT : TcAction.UNSPEC };
   }
   const tunnel = rx.tunnel!;
   // A tunnel without a configured local accepts any local destination in TS; the program takes the fast
   // path only for the address the kernel would send from, and leaves the rest to the stack and the daemon.
   const dst = family === 4 ? l3.subarray(16, 20) : l3.subarray(24, 40);
   if (tunnel.corpus.local === null && toHex(dst) !== toHex(addressBytes(family, tunnel.corpus.resolvedLocal)))
-    return { kind: 'verdict', slot: EoipVerdict.SLOW_OTHER, action: TcAction.OK };
-  if (rx.keepalive) return { kind: 'verdict', slot: EoipVerdict.SLOW_KEEPALIVE, action: TcAction.OK };
+    return { kind: 'verdict', slot: EoipVerdict.SLOW_OTHER, action: TcAction.UNSPEC };
+  if (rx.keepalive) return { kind: 'verdict', slot: EoipVerdict.SLOW_KEEPALIVE, action: TcAction.UNSPEC };
   // bpf_skb_adjust_room keeps at least a minimal outer-family header's worth of bytes after the cut.
   if (l3.length - outerLen - ETH < lenMin)
-    return { kind: 'verdict', slot: EoipVerdict.SLOW_OTHER, action: TcAction.OK };
+    return { kind: 'verdict', slot: EoipVerdict.SLOW_OTHER, action: TcAction.UNSPEC };
   const frame = l3.subarray(rx.frameOffset, rx.frameOffset + rx.frameLength);
   return { kind: 'verdict', slot: EoipVerdict.DELIVERED, action: TcAction.REDIRECT, frame };
 }
@@ -178,7 +178,7 @@ function checkRx(
   const grew = slotsThatGrew(before, dp.verdicts());
   if (exp.kind === 'uncounted') {
     t.deepEqual(grew, [], `${label}: no counter`);
-    t.is(run.retval, TcAction.OK, `${label}: passed`);
+    t.is(run.retval, TcAction.UNSPEC, `${label}: passed`);
     t.is(toHex(run.data), toHex(input), `${label}: untouched`);
     return true;
   }
@@ -251,7 +251,7 @@ test('encapsulation: the TS datapath EoIP payload behind the outer header; large
     const after = dp.stats(slot);
     const etherType = (c.frame[12]! << 8) | c.frame[13]!;
     if (c.frame.length > maxFrame || (etherType !== 0x0800 && etherType !== 0x86dd)) {
-      t.is(run.retval, TcAction.OK, `${c.name}: left on the tap`);
+      t.is(run.retval, TcAction.UNSPEC, `${c.name}: left on the tap`);
       t.is(toHex(run.data), toHex(c.frame), `${c.name}: untouched`);
       t.is(after.txSlow - before.txSlow, 1, `${c.name}: counted as slow path`);
       continue;
@@ -303,7 +303,7 @@ test('a frame on a device no tunnel claims passes untouched and is counted', (t)
   const frame = Buffer.from(TX_CASES[0]!.frame);
   const before = dp.verdicts().tx_no_tunnel!;
   const run = dp.testRunEncap(frame);
-  t.is(run.retval, TcAction.OK);
+  t.is(run.retval, TcAction.UNSPEC);
   t.is(toHex(run.data), toHex(frame));
   t.is(dp.verdicts().tx_no_tunnel! - before, 1);
 });
