@@ -22,6 +22,8 @@ export interface TunnelCounters {
 export interface TunnelStatus {
   config: TunnelConfig;
   backend: BackendName;
+  /** How the backend runs this tunnel, when it has modes (ebpf: "tcx" or "clsact" attachment). */
+  mode?: string;
   /** waiting (never heard a keepalive), up, down, or off (keepalive none). */
   state: LinkState;
   carrier: boolean;

@@ -3,9 +3,9 @@
  * its maps pinned by name under a directory, find its programs and maps, and the bpffs directories they
  * are pinned in (one per network namespace for the daemon, a private mount for tests).
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { bpf, type LoadedMap, type LoadedObject, type LoadedProgram } from '../native/bpf.ts';
 import { close } from '../native/index.ts';
 import { bpfObjectDir } from './programs.ts';
@@ -109,24 +109,56 @@ export function netnsInode(): number {
   return statSync('/proc/self/ns/net').ino;
 }
 
+/** A bpffs outside /sys, which `ip netns exec` replaces with the namespace's own sysfs. */
+export const RUN_BPFFS = '/run/greoip/bpffs';
+
 /**
- * The daemon's pin directory for this network namespace, /sys/fs/bpf/greoip/net-INODE/NAME, created
- * when missing. A namespace's pins outlive the daemon (so a restart adopts them) and die with it.
+ * The bpffs the daemon pins under: $GREOIP_BPFFS, else /sys/fs/bpf, else /run/greoip/bpffs. Pins must
+ * outlive the daemon for a restart to adopt them, so the mount must belong to a mount namespace that
+ * outlives it: systemd's /sys/fs/bpf for a daemon in the root namespaces; for one started with
+ * `ip netns exec` (which remounts /sys), a bpffs mounted on /run/greoip/bpffs beforehand.
  */
-export function namespacePinDir(name: string, root = BPFFS): string {
-  if (!isBpffs(root)) {
-    throw new Error(
-      `${root} is not a bpffs: mount it (mount -t bpf bpf ${root}; systemd does at boot) to pin the ebpf backend's programs`,
-    );
+export function pinRoot(): string {
+  const override = process.env.GREOIP_BPFFS;
+  if (override) {
+    if (!isBpffs(override)) throw new Error(`GREOIP_BPFFS=${override} is not a bpffs`);
+    return override;
   }
+  for (const root of [BPFFS, RUN_BPFFS]) if (isBpffs(root)) return root;
+  throw new Error(
+    `no bpffs on ${BPFFS} or ${RUN_BPFFS}: mount one (mount -t bpf bpf ${BPFFS}; systemd does at boot; ` +
+      `for a daemon started with "ip netns exec", mount -t bpf bpf ${RUN_BPFFS} first)`,
+  );
+}
+
+/**
+ * The daemon's pin directory for this network namespace, ROOT/greoip/net-INODE/NAME, created when
+ * missing. A namespace's pins outlive the daemon (so a restart adopts them).
+ */
+export function namespacePinDir(name: string, root = pinRoot()): string {
   const dir = join(root, 'greoip', `net-${netnsInode()}`, name);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   return dir;
 }
 
-/** Removes a pin directory and whatever is pinned in it (pins are unlinked like files). */
+/**
+ * Removes a pin directory and whatever is pinned in it (pins are unlinked like files), then its parents
+ * up to and including greoip/ while they are empty.
+ */
 export function removePinDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
+  for (
+    let parent = dirname(dir);
+    basename(parent) !== '' && parent !== dirname(parent);
+    parent = dirname(parent)
+  ) {
+    try {
+      rmdirSync(parent);
+    } catch {
+      return; // not empty, or not ours to remove
+    }
+    if (basename(parent) === 'greoip') return;
+  }
 }
 
 /** Names pinned in a directory (empty when it does not exist). */

@@ -1,5 +1,6 @@
 /** `greoip daemon` and `greoip cleanup`. */
 import type { Command } from 'commander';
+import { EbpfBackend, removeEbpfLeftovers } from '../backend/ebpf.ts';
 import { KernelBackend } from '../backend/kernel.ts';
 import { UserlandBackend } from '../backend/userland.ts';
 import { loadConfigFile } from '../config/file.ts';
@@ -79,7 +80,7 @@ function log(line: string): void {
 async function runDaemon(configFile: string | null): Promise<void> {
   const daemon = new Daemon({
     paths: runtimePaths(),
-    backends: { userland: new UserlandBackend(), kernel: new KernelBackend() },
+    backends: { userland: new UserlandBackend(), kernel: new KernelBackend(), ebpf: new EbpfBackend() },
     configFile,
     loadConfig: loadConfigFile,
     log,
@@ -140,6 +141,8 @@ async function cleanup(): Promise<void> {
   const tunnels = (await readState(paths.state)) ?? [];
   const failed: string[] = [];
   const kernel = tunnels.some((t) => t.backend === 'kernel') ? new KernelBackend() : null;
+  if (tunnels.some((t) => t.backend === 'ebpf'))
+    removeEbpfLeftovers(tunnels.filter((t) => t.backend === 'ebpf').map((t) => t.name));
   for (const t of tunnels) {
     try {
       if (t.backend === 'kernel') kernel?.removeLink(t.name);
