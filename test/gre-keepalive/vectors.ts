@@ -143,7 +143,7 @@ const greChecksummed = build.grePayload(
 greSetChecksum(greChecksummed, 0, greChecksummed.length);
 
 export const VECTORS: Vector[] = [
-  reply('cisco ipv4 (PROTOCOLS.md worked example)', 'outer-l3', build.greKeepaliveRequest4(A, B), cisco),
+  reply('cisco ipv4 (docs worked example)', 'outer-l3', build.greKeepaliveRequest4(A, B), cisco),
   reply(
     'cisco ipv4 on the underlay NIC',
     'outer-l2',

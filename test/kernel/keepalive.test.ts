@@ -40,7 +40,7 @@ const v6 = (s: string) => ipv6.parseAddress(s)!;
 
 const REQUEST4 = greKeepaliveRequest4(v4(A4), v4(B4));
 const REQUEST6 = greKeepaliveRequest6(v6(A6), v6(B6));
-/** What B must send back: the inner packet (PROTOCOLS.md section 1: request bytes 24..47). */
+/** What B must send back: the inner packet (docs/gre-keepalive-packets.md: request bytes 24..47). */
 const INNER4 = REQUEST4.subarray(24);
 const INNER6 = REQUEST6.subarray(44);
 /** What A's raw socket sends: everything after the outer IP header, which A's kernel writes. */
