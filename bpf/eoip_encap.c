@@ -15,10 +15,11 @@
  *
  * What this program leaves to the daemon (TC_ACT_UNSPEC, i.e. TCX_NEXT: the
  * frame stays on the tap, whose reader is the userland datapath, and other
- * programs on the hook still run): frames larger than the
- * underlay carries without fragmentation (max_frame), frames that are not
- * IPv4/IPv6 (bpf_skb_adjust_room refuses them; ARP is a few frames), and
- * anything the helpers refuse. GSO superframes (TCP hands the tap 64 KB
+ * programs on the hook still run): frames larger than the underlay carries
+ * without fragmentation (max_frame), and anything the helpers refuse.
+ * Frames that are not IPv4/IPv6 (ARP, VLAN-tagged, ...) are encapsulated too
+ * but leave through the tap's segmenter pair the other way round, where
+ * eoip_resend.c routes them (see below). GSO superframes (TCP hands the tap 64 KB
  * skbs whatever its offloads) are redirected to the tap's segmenter veth,
  * whose offloads are off: the kernel cuts them into segments, which arrive
  * at the veth's far end and come through this program again, one by one.
@@ -74,16 +75,33 @@ static __always_inline void eoip_fill_eth(__u8 *eth, __u16 proto)
 	eth[ETH_ALEN * 2 + 1] = proto & 0xff;
 }
 
-static __always_inline int eoip_encap4(struct __sk_buff *skb, const struct eoip_tx *tx, __u32 frame_len)
+/*
+ * Makes room for the outer headers. IP frames: bpf_skb_adjust_room inserts
+ * the room behind the frame's Ethernet header (which is then written again
+ * behind ours) and sets skb->protocol to the outer family. Other frames
+ * (adjust_room refuses them): bpf_skb_change_head pushes the room in front,
+ * skb->protocol keeps the inner EtherType, and the packet must take the
+ * resend veth end to be routed (eoip_resend.c). Returns 0 or EOIP_ENCAP_REFUSED.
+ */
+static __always_inline int eoip_make_room(struct __sk_buff *skb, __u8 *inner_eth, __u32 room, __u64 encap_flags,
+					  int ip_frame)
+{
+	if (!ip_frame)
+		return bpf_skb_change_head(skb, room, 0) ? EOIP_ENCAP_REFUSED : 0;
+	if (bpf_skb_load_bytes(skb, 0, inner_eth, ETH_HLEN))
+		return EOIP_ENCAP_REFUSED;
+	if (bpf_skb_adjust_room(skb, room, BPF_ADJ_ROOM_MAC, encap_flags | BPF_F_ADJ_ROOM_ENCAP_L2(ETH_HLEN)))
+		return EOIP_ENCAP_REFUSED;
+	return 0;
+}
+
+static __always_inline int eoip_encap4(struct __sk_buff *skb, const struct eoip_tx *tx, __u32 frame_len, int ip_frame)
 {
 	struct eoip_outer4 h;
 	__u16 *ip = h.ip;
 	__u8 *b = (__u8 *)h.ip;
 
-	if (bpf_skb_load_bytes(skb, 0, h.inner_eth, ETH_HLEN))
-		return EOIP_ENCAP_REFUSED;
-	if (bpf_skb_adjust_room(skb, EOIP_OVERHEAD4 + ETH_HLEN, BPF_ADJ_ROOM_MAC,
-				BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L2(ETH_HLEN)))
+	if (eoip_make_room(skb, h.inner_eth, EOIP_OVERHEAD4 + ETH_HLEN, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4, ip_frame))
 		return EOIP_ENCAP_REFUSED;
 	eoip_fill_eth(h.eth, ETH_P_IP);
 	b[0] = (EOIP_IPV4_VERSION << 4) | (EOIP_IPV4_HLEN / 4);
@@ -105,19 +123,17 @@ static __always_inline int eoip_encap4(struct __sk_buff *skb, const struct eoip_
 	h.eoip[5] = frame_len & 0xff;
 	h.eoip[6] = tx->tunnel_id & 0xff;
 	h.eoip[7] = (tx->tunnel_id >> 8) & 0xff;
-	return bpf_skb_store_bytes(skb, 0, &h, sizeof(h), 0) ? EOIP_ENCAP_BROKEN : 0;
+	/* After change_head the frame, its Ethernet header included, already follows the room. */
+	return bpf_skb_store_bytes(skb, 0, &h, ip_frame ? sizeof(h) : sizeof(h) - ETH_HLEN, 0) ? EOIP_ENCAP_BROKEN : 0;
 }
 
-static __always_inline int eoip_encap6(struct __sk_buff *skb, const struct eoip_tx *tx, __u32 frame_len)
+static __always_inline int eoip_encap6(struct __sk_buff *skb, const struct eoip_tx *tx, __u32 frame_len, int ip_frame)
 {
 	struct eoip_outer6 h;
 	__u8 *b = h.ip;
 	__u32 payload = EOIPV6_HLEN + frame_len;
 
-	if (bpf_skb_load_bytes(skb, 0, h.inner_eth, ETH_HLEN))
-		return EOIP_ENCAP_REFUSED;
-	if (bpf_skb_adjust_room(skb, EOIP_OVERHEAD6 + ETH_HLEN, BPF_ADJ_ROOM_MAC,
-				BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 | BPF_F_ADJ_ROOM_ENCAP_L2(ETH_HLEN)))
+	if (eoip_make_room(skb, h.inner_eth, EOIP_OVERHEAD6 + ETH_HLEN, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6, ip_frame))
 		return EOIP_ENCAP_REFUSED;
 	eoip_fill_eth(h.eth, ETH_P_IPV6);
 	/* version, traffic class, flow label 0 */
@@ -133,7 +149,7 @@ static __always_inline int eoip_encap6(struct __sk_buff *skb, const struct eoip_
 	__builtin_memcpy(&b[24], tx->remote, EOIP_ADDR_LEN);
 	h.eoip[0] = ((tx->tunnel_id >> 8) & 0x0f) << 4 | EOIPV6_VERSION;
 	h.eoip[1] = tx->tunnel_id & 0xff;
-	return bpf_skb_store_bytes(skb, 0, &h, sizeof(h), 0) ? EOIP_ENCAP_BROKEN : 0;
+	return bpf_skb_store_bytes(skb, 0, &h, ip_frame ? sizeof(h) : sizeof(h) - ETH_HLEN, 0) ? EOIP_ENCAP_BROKEN : 0;
 }
 
 SEC("tc")
@@ -143,7 +159,7 @@ int eoip_encap(struct __sk_buff *skb)
 	const struct eoip_tx *tx = bpf_map_lookup_elem(&eoip_tx, &ifindex);
 	struct eoip_stats *stats;
 	__u32 frame_len = skb->len;
-	int err;
+	int ip_frame, err;
 
 	if (!tx) {
 		eoip_count_verdict(EOIP_V_TX_NO_TUNNEL);
@@ -162,13 +178,15 @@ int eoip_encap(struct __sk_buff *skb)
 	}
 	if (frame_len < ETH_HLEN || frame_len > tx->max_frame)
 		return eoip_to_slow_path(tx, stats);
-	if (skb->protocol != bpf_htons(ETH_P_IP) && skb->protocol != bpf_htons(ETH_P_IPV6))
+	ip_frame = skb->protocol == bpf_htons(ETH_P_IP) || skb->protocol == bpf_htons(ETH_P_IPV6);
+	/* ARP, VLAN-tagged and other frames need the resend veth end to be routed as the outer family. */
+	if (!ip_frame && (tx->role != EOIP_ROLE_TAP || !tx->resend_ifindex))
 		return eoip_to_slow_path(tx, stats);
 
 	if (tx->family == EOIP_IPV6_VERSION)
-		err = eoip_encap6(skb, tx, frame_len);
+		err = eoip_encap6(skb, tx, frame_len, ip_frame);
 	else
-		err = eoip_encap4(skb, tx, frame_len);
+		err = eoip_encap4(skb, tx, frame_len, ip_frame);
 	if (err == EOIP_ENCAP_REFUSED)
 		return eoip_to_slow_path(tx, stats);
 	if (err) {
@@ -179,6 +197,14 @@ int eoip_encap(struct __sk_buff *skb)
 	if (stats) {
 		stats->tx_packets += 1;
 		stats->tx_bytes += frame_len + (tx->family == EOIP_IPV6_VERSION ? EOIPV6_HLEN : EOIP_HLEN);
+	}
+	if (!ip_frame) {
+		/*
+		 * skb->protocol still names the inner EtherType, and bpf_redirect_neigh
+		 * routes by it. Out of the resend end's peer and in again, the packet is
+		 * parsed anew (protocol = the outer EtherType written above).
+		 */
+		return bpf_redirect(tx->resend_ifindex, 0);
 	}
 	return bpf_redirect_neigh(tx->underlay_ifindex, NULL, 0, 0);
 }

@@ -56,6 +56,8 @@ enum eoip_tx_role {
 	EOIP_ROLE_TAP = 0,
 	/* The far end of the tap's segmenter veth: GSO frames arrive cut into MTU-sized segments. */
 	EOIP_ROLE_SEGMENTS = 1,
+	/* The near end: encapsulated non-IP frames arrive here, parsed as the outer family, to be routed. */
+	EOIP_ROLE_RESEND = 2,
 };
 
 /* eoip_tx: key u32 ifindex (the device the program runs on). */
@@ -68,6 +70,7 @@ struct eoip_tx {
 	__u32 max_frame;	/* largest Ethernet frame sent on the fast path (underlay MTU minus overhead) */
 	__u32 segmenter_ifindex; /* EOIP_ROLE_TAP: where GSO frames go to be cut; 0 = slow path */
 	__u32 tap_ifindex;	/* EOIP_ROLE_SEGMENTS: the tap, for segments over max_frame */
+	__u32 resend_ifindex;	/* EOIP_ROLE_TAP: the segmenter end non-IP frames leave by, encapsulated */
 	__u8 ttl;
 	__u8 tos;
 	__u8 pad[2];

@@ -237,30 +237,32 @@ export class EbpfBackend implements TunnelBackend {
       local: t.local,
       remote: t.remote,
     };
+    const none = { segmenterIfindex: 0, tapIfindex: 0, resendIfindex: 0 };
+    // GSO frames: out of a, segments into b. Encapsulated non-IP frames: out of b, into a (resend).
     dp.setTx(t.tapIfindex, {
       ...common,
+      ...none,
       role: TxRole.TAP,
       segmenterIfindex: t.segmenter.aIndex,
-      tapIfindex: 0,
+      resendIfindex: t.segmenter.bIndex,
     });
-    dp.setTx(t.segmenter.bIndex, {
-      ...common,
-      role: TxRole.SEGMENTS,
-      segmenterIfindex: 0,
-      tapIfindex: t.tapIfindex,
-    });
+    dp.setTx(t.segmenter.bIndex, { ...common, ...none, role: TxRole.SEGMENTS, tapIfindex: t.tapIfindex });
+    dp.setTx(t.segmenter.aIndex, { ...common, ...none, role: TxRole.RESEND });
     dp.setRx(c.family, c.tunnelId, t.remote, {
       tapIfindex: t.tapIfindex,
       slot: t.slot,
       flags: c.local ? RX_LOCAL_CONFIGURED : 0,
       local: t.local,
     });
+    dp.syncTunnelId(c.family, c.tunnelId);
   }
 
   private removeEntries(t: EbpfTunnel, dp: EoipBpf): void {
     dp.deleteTx(t.tapIfindex);
     dp.deleteTx(t.segmenter.bIndex);
+    dp.deleteTx(t.segmenter.aIndex);
     dp.deleteRx(t.config.family, t.config.tunnelId, t.remote);
+    dp.syncTunnelId(t.config.family, t.config.tunnelId);
   }
 
   private pin(name: string): { dir: string; name: string } {
@@ -271,12 +273,12 @@ export class EbpfBackend implements TunnelBackend {
     this.ensureSegmenter(t, undo);
     this.writeEntries(t, dp);
     undo.push(() => this.removeEntries(t, dp));
-    dp.holdTunnelId(t.config.family, t.config.tunnelId);
-    undo.push(() => dp.releaseTunnelId(t.config.family, t.config.tunnelId));
     t.mode = attachTc(dp.encapFd, t.tapIfindex, 'egress', this.pin(`tap-${t.tapIfindex}-egress`));
     undo.push(() => detachTc(t.tapIfindex, 'egress', this.pin(`tap-${t.tapIfindex}-egress`)));
     attachTc(dp.encapFd, t.segmenter.bIndex, 'ingress', this.pin(`seg-${t.segmenter.bIndex}-ingress`));
     undo.push(() => detachTc(t.segmenter.bIndex, 'ingress', this.pin(`seg-${t.segmenter.bIndex}-ingress`)));
+    attachTc(dp.resendFd, t.segmenter.aIndex, 'ingress', this.pin(`seg-${t.segmenter.aIndex}-ingress`));
+    undo.push(() => detachTc(t.segmenter.aIndex, 'ingress', this.pin(`seg-${t.segmenter.aIndex}-ingress`)));
     this.holdUnderlay(t.underlayIfindex, dp);
     undo.push(() => this.releaseUnderlay(t.underlayIfindex));
   }
@@ -311,9 +313,8 @@ export class EbpfBackend implements TunnelBackend {
         this.releaseUnderlay(t.underlayIfindex);
       }
       dp.deleteRx(t.config.family, t.config.tunnelId, t.remote);
-      dp.releaseTunnelId(t.config.family, t.config.tunnelId);
       this.writeEntries(planned, dp);
-      dp.holdTunnelId(next.family, next.tunnelId);
+      dp.syncTunnelId(t.config.family, t.config.tunnelId);
     } catch (err) {
       await this.slow.change(name, t.config).catch(() => undefined);
       throw asBackendError(err);
@@ -336,8 +337,8 @@ export class EbpfBackend implements TunnelBackend {
     const dp = this.dp!;
     detachTc(t.tapIfindex, 'egress', this.pin(`tap-${t.tapIfindex}-egress`));
     detachTc(t.segmenter.bIndex, 'ingress', this.pin(`seg-${t.segmenter.bIndex}-ingress`));
+    detachTc(t.segmenter.aIndex, 'ingress', this.pin(`seg-${t.segmenter.aIndex}-ingress`));
     this.removeEntries(t, dp);
-    dp.releaseTunnelId(t.config.family, t.config.tunnelId);
     this.releaseUnderlay(t.underlayIfindex);
     this.deleteLink(t.segmenter.a);
   }
@@ -395,7 +396,14 @@ export class EbpfBackend implements TunnelBackend {
       c.rxErrors += s.rxErrors;
       c.txErrors += s.txErrors;
     }
-    return { ...slow, config: t.config, backend: 'ebpf', mode: t.mode, counters: c };
+    return {
+      ...slow,
+      config: t.config,
+      backend: 'ebpf',
+      mode: t.mode,
+      counters: c,
+      ...(s ? { fastPath: { ...s } } : {}),
+    };
   }
 
   private assertOpen(): void {

@@ -19,6 +19,22 @@ export interface TunnelCounters {
   txErrors: number;
 }
 
+/** What an in-kernel fast path did for a tunnel (ebpf), already included in `counters`. */
+export interface FastPathCounters {
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  rxErrors: number;
+  txErrors: number;
+  /** Received packets passed up to the daemon (keepalives, fragments, other local destinations). */
+  rxSlow: number;
+  /** Frames left on the tap for the daemon (over the underlay MTU, not IP). */
+  txSlow: number;
+  /** GSO frames cut into segments by the tunnel's segmenter veth. */
+  txSegmented: number;
+}
+
 export interface TunnelStatus {
   config: TunnelConfig;
   backend: BackendName;
@@ -30,6 +46,7 @@ export interface TunnelStatus {
   /** Milliseconds since the last keepalive was received, or null if never. */
   lastKeepaliveAgoMs: number | null;
   counters: TunnelCounters;
+  fastPath?: FastPathCounters;
 }
 
 export interface TunnelBackend {

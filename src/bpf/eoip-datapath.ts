@@ -8,6 +8,7 @@ import { bpf, MapUpdate, type TestRunResult } from '../native/bpf.ts';
 import {
   decodeRx,
   decodeTx,
+  EOIP_RX_KEY_SIZE,
   EOIP_RX_SIZE,
   EOIP_STATS_SIZE,
   EOIP_TX_SIZE,
@@ -28,6 +29,7 @@ import { BpfObject } from './loader.ts';
 
 export const EOIP_ENCAP_OBJECT = 'eoip_encap';
 export const EOIP_DECAP_OBJECT = 'eoip_decap';
+export const EOIP_RESEND_OBJECT = 'eoip_resend';
 /** Room for the headers encapsulation adds. */
 const TEST_RUN_SLACK = 128;
 
@@ -38,18 +40,21 @@ export class EoipBpf {
     readonly pinRoot: string,
     private readonly encap: BpfObject,
     private readonly decap: BpfObject,
+    private readonly resend: BpfObject,
   ) {}
 
   /** Loads both programs (the verifier runs here); maps already pinned under pinRoot are adopted. */
   static open(pinRoot: string): EoipBpf {
-    const encap = BpfObject.loadBuilt(EOIP_ENCAP_OBJECT, { pinRoot });
+    const loaded: BpfObject[] = [];
     try {
-      const decap = BpfObject.loadBuilt(EOIP_DECAP_OBJECT, { pinRoot });
-      return new EoipBpf(pinRoot, encap, decap);
+      for (const name of [EOIP_ENCAP_OBJECT, EOIP_DECAP_OBJECT, EOIP_RESEND_OBJECT])
+        loaded.push(BpfObject.loadBuilt(name, { pinRoot }));
     } catch (err) {
-      encap.close();
+      for (const o of loaded) o.close();
       throw err;
     }
+    const [encap, decap, resend] = loaded as [BpfObject, BpfObject, BpfObject];
+    return new EoipBpf(pinRoot, encap, decap, resend);
   }
 
   get encapFd(): number {
@@ -58,6 +63,10 @@ export class EoipBpf {
 
   get decapFd(): number {
     return this.decap.program('eoip_decap').fd;
+  }
+
+  get resendFd(): number {
+    return this.resend.program('eoip_resend').fd;
   }
 
   private fd(map: string): number {
@@ -99,20 +108,15 @@ export class EoipBpf {
     return this.keys('eoip_rx', 24).length;
   }
 
-  /** Marks a tunnel id in use by one more tunnel of the family. */
-  holdTunnelId(family: Family, tunnelId: number): void {
-    const key = encodeTidKey(family, tunnelId);
-    const b = bpf.mapLookup(this.fd('eoip_tids'), key, 4);
-    const n = b ? b.readUInt32LE(0) : 0;
-    bpf.mapUpdate(this.fd('eoip_tids'), key, u32Key(n + 1));
-  }
-
-  releaseTunnelId(family: Family, tunnelId: number): void {
-    const key = encodeTidKey(family, tunnelId);
-    const b = bpf.mapLookup(this.fd('eoip_tids'), key, 4);
-    const n = b ? b.readUInt32LE(0) : 0;
-    if (n <= 1) bpf.mapDelete(this.fd('eoip_tids'), key);
-    else bpf.mapUpdate(this.fd('eoip_tids'), key, u32Key(n - 1));
+  /**
+   * Brings eoip_tids up to date for (family, tunnel id) from the receive entries: the number of tunnels
+   * using it, or no entry. Idempotent, so a restarted daemon re-adding its tunnels counts nothing twice.
+   */
+  syncTunnelId(family: Family, tunnelId: number): void {
+    const prefix = encodeTidKey(family, tunnelId);
+    const n = this.keys('eoip_rx', EOIP_RX_KEY_SIZE).filter((k) => k.subarray(0, 8).equals(prefix)).length;
+    if (n === 0) bpf.mapDelete(this.fd('eoip_tids'), prefix);
+    else bpf.mapUpdate(this.fd('eoip_tids'), prefix, u32Key(n));
   }
 
   /** A tunnel's counters summed over CPUs. */
@@ -161,5 +165,6 @@ export class EoipBpf {
   close(): void {
     this.encap.close();
     this.decap.close();
+    this.resend.close();
   }
 }

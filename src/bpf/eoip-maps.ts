@@ -29,7 +29,7 @@ export const EOIP_VERDICT_NAMES: readonly string[] = [
   'tx_no_tunnel',
 ];
 
-export const TxRole = { TAP: 0, SEGMENTS: 1 } as const;
+export const TxRole = { TAP: 0, SEGMENTS: 1, RESEND: 2 } as const;
 
 export interface EoipTx {
   family: Family;
@@ -40,6 +40,7 @@ export interface EoipTx {
   maxFrame: number;
   segmenterIfindex: number;
   tapIfindex: number;
+  resendIfindex: number;
   ttl: number;
   tos: number;
   /** 4 or 16 bytes, network order. */
@@ -47,7 +48,7 @@ export interface EoipTx {
   remote: Uint8Array;
 }
 
-export const EOIP_TX_SIZE = 68;
+export const EOIP_TX_SIZE = 72;
 
 export function u32Key(value: number): Buffer {
   const b = Buffer.alloc(4);
@@ -79,10 +80,11 @@ export function encodeTx(tx: EoipTx): Buffer {
   putU32(b, 20, tx.maxFrame);
   putU32(b, 24, tx.segmenterIfindex);
   putU32(b, 28, tx.tapIfindex);
-  b[32] = tx.ttl;
-  b[33] = tx.tos;
-  b.set(tx.local, 36);
-  b.set(tx.remote, 52);
+  putU32(b, 32, tx.resendIfindex);
+  b[36] = tx.ttl;
+  b[37] = tx.tos;
+  b.set(tx.local, 40);
+  b.set(tx.remote, 56);
   return b;
 }
 
@@ -98,10 +100,11 @@ export function decodeTx(b: Buffer): EoipTx {
     maxFrame: getU32(b, 20),
     segmenterIfindex: getU32(b, 24),
     tapIfindex: getU32(b, 28),
-    ttl: b[32]!,
-    tos: b[33]!,
-    local: Uint8Array.from(b.subarray(36, 36 + n)),
-    remote: Uint8Array.from(b.subarray(52, 52 + n)),
+    resendIfindex: getU32(b, 32),
+    ttl: b[36]!,
+    tos: b[37]!,
+    local: Uint8Array.from(b.subarray(40, 40 + n)),
+    remote: Uint8Array.from(b.subarray(56, 56 + n)),
   };
 }
 
