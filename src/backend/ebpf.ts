@@ -26,6 +26,7 @@ import { UserlandBackend, type UserlandOptions } from './userland.ts';
 /** Outer IPv4 + EoIP, outer IPv6 + EoIPv6: what an inner frame grows by. */
 const OVERHEAD = { 4: 20 + 8, 6: 40 + 2 } as const;
 const PIN_DIR_NAME = 'eoip';
+const ETH_HEADER_LENGTH = 14;
 
 /** What the programs need of the kernel, as `[helper id, name, since]`. */
 const REQUIRED_HELPERS: readonly [number, string, string][] = [
@@ -239,11 +240,14 @@ export class EbpfBackend implements TunnelBackend {
     };
     const none = { segmenterIfindex: 0, tapIfindex: 0, resendIfindex: 0 };
     // GSO frames: out of a, segments into b. Encapsulated non-IP frames: out of b, into a (resend).
+    // When full-size segments would not fit either (tunnel MTU 1500 on a 1500 underlay), GSO frames go
+    // straight to the daemon: the tap cuts them for its reader, sparing a trip through the segmenter.
+    const segmentsFit = c.mtu + ETH_HEADER_LENGTH <= maxFrame;
     dp.setTx(t.tapIfindex, {
       ...common,
       ...none,
       role: TxRole.TAP,
-      segmenterIfindex: t.segmenter.aIndex,
+      segmenterIfindex: segmentsFit ? t.segmenter.aIndex : 0,
       resendIfindex: t.segmenter.bIndex,
     });
     dp.setTx(t.segmenter.bIndex, { ...common, ...none, role: TxRole.SEGMENTS, tapIfindex: t.tapIfindex });
