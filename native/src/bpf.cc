@@ -171,19 +171,51 @@ Napi::Value BpfObjPin(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// bpfProgInfo(fd) -> { id, type, name, tag }
+// bpfProgInfo(fd) -> { id, type, name, mapIds }
 Napi::Value BpfProgInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgFd(info, 0);
+  uint32_t map_ids[64];
   bpf_prog_info pi;
   memset(&pi, 0, sizeof(pi));
+  pi.nr_map_ids = 64;
+  pi.map_ids = reinterpret_cast<uint64_t>(map_ids);
   uint32_t len = sizeof(pi);
   if (bpf_obj_get_info_by_fd(fd, &pi, &len) < 0) throw ErrnoError(env, errno, "BPF_OBJ_GET_INFO_BY_FD", FdSubject(fd));
   Napi::Object o = Napi::Object::New(env);
   o.Set("id", pi.id);
   o.Set("type", pi.type);
   o.Set("name", std::string(pi.name, strnlen(pi.name, sizeof(pi.name))));
+  Napi::Array ids = Napi::Array::New(env);
+  for (uint32_t i = 0; i < std::min<uint32_t>(pi.nr_map_ids, 64); i++) ids.Set(i, map_ids[i]);
+  o.Set("mapIds", ids);
   return o;
+}
+
+// bpfMapInfo(fd) -> { id, type, name, keySize, valueSize, maxEntries }
+Napi::Value BpfMapInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0);
+  bpf_map_info mi;
+  memset(&mi, 0, sizeof(mi));
+  uint32_t len = sizeof(mi);
+  if (bpf_obj_get_info_by_fd(fd, &mi, &len) < 0) throw ErrnoError(env, errno, "BPF_OBJ_GET_INFO_BY_FD", FdSubject(fd));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", mi.id);
+  o.Set("type", mi.type);
+  o.Set("name", std::string(mi.name, strnlen(mi.name, sizeof(mi.name))));
+  o.Set("keySize", mi.key_size);
+  o.Set("valueSize", mi.value_size);
+  o.Set("maxEntries", mi.max_entries);
+  return o;
+}
+
+Napi::Value BpfMapGetFdById(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t id = ArgUint32(info, 0, "id", 1, 0xffffffff);
+  int fd = bpf_map_get_fd_by_id(id);
+  if (fd < 0) throw ErrnoError(env, errno, "BPF_MAP_GET_FD_BY_ID", std::to_string(id));
+  return Napi::Number::New(env, fd);
 }
 
 // bpfLinkInfo(fd) -> { id, progId, type, ifindex, attachType }
@@ -450,6 +482,8 @@ void InitBpf(Napi::Env env, Napi::Object exports) {
   exports.Set("bpfProgInfo", Napi::Function::New(env, BpfProgInfo, "bpfProgInfo"));
   exports.Set("bpfLinkInfo", Napi::Function::New(env, BpfLinkInfo, "bpfLinkInfo"));
   exports.Set("bpfProgGetFdById", Napi::Function::New(env, BpfProgGetFdById, "bpfProgGetFdById"));
+  exports.Set("bpfMapGetFdById", Napi::Function::New(env, BpfMapGetFdById, "bpfMapGetFdById"));
+  exports.Set("bpfMapInfo", Napi::Function::New(env, BpfMapInfo, "bpfMapInfo"));
   exports.Set("bpfMapUpdate", Napi::Function::New(env, BpfMapUpdate, "bpfMapUpdate"));
   exports.Set("bpfMapLookup", Napi::Function::New(env, BpfMapLookup, "bpfMapLookup"));
   exports.Set("bpfMapDelete", Napi::Function::New(env, BpfMapDelete, "bpfMapDelete"));

@@ -55,7 +55,9 @@ interface NativeBpf {
   bpfObjectClose(handle: unknown): void;
   bpfObjGet(path: string): number;
   bpfObjPin(fd: number, path: string): void;
-  bpfProgInfo(fd: number): { id: number; type: number; name: string };
+  bpfProgInfo(fd: number): ProgInfo;
+  bpfMapInfo(fd: number): MapInfo;
+  bpfMapGetFdById(id: number): number;
   bpfLinkInfo(fd: number): LinkInfo;
   bpfProgGetFdById(id: number): number;
   bpfMapUpdate(fd: number, key: Uint8Array, value: Uint8Array, flags: number): void;
@@ -84,6 +86,23 @@ interface NativeBpf {
 }
 
 export type TcDirection = 'ingress' | 'egress';
+
+export interface ProgInfo {
+  id: number;
+  type: number;
+  /** The kernel's name (at most 15 characters). */
+  name: string;
+  mapIds: number[];
+}
+
+export interface MapInfo {
+  id: number;
+  type: number;
+  name: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+}
 
 function addon(): NativeBpf {
   return loadNative() as unknown as NativeBpf;
@@ -114,8 +133,14 @@ export const bpf = {
   objPin(fd: number, path: string): void {
     addon().bpfObjPin(fd, path);
   },
-  progInfo(fd: number): { id: number; type: number; name: string } {
+  progInfo(fd: number): ProgInfo {
     return addon().bpfProgInfo(fd);
+  },
+  mapInfo(fd: number): MapInfo {
+    return addon().bpfMapInfo(fd);
+  },
+  mapFdById(id: number): number {
+    return addon().bpfMapGetFdById(id);
   },
   linkInfo(fd: number): LinkInfo {
     return addon().bpfLinkInfo(fd);
