@@ -10,7 +10,8 @@
         "src/rawsock.cc",
         "src/batch.cc",
         "src/netlink.cc",
-        "src/bpf.cc"
+        "src/bpf.cc",
+        "src/netns.cc"
       ],
       "libraries": ["<!(node check-libbpf.cjs)"],
       "dependencies": [

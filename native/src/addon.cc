@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   greoip::InitBatch(env, exports);
   greoip::InitNetlink(env, exports);
   greoip::InitBpf(env, exports);
+  greoip::InitNetns(env, exports);
   return exports;
 }
 
