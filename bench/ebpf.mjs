@@ -27,6 +27,8 @@ import { barChart } from './svg.mjs';
 const USAGE = `usage: npm run bench:ebpf [-- OPTIONS]
   --rounds N     rounds; every path is measured once per round (default 3)
   --seconds S    iperf3 duration per measurement (default 3)
+  --profile      also profile one ebpf TCP run at MTU 1458: perf (kernel symbols, all CPUs) and the
+                 programs' own run time (kernel.bpf_stats_enabled), into DIR/ebpf-profile.md
   --out DIR      where the results go (default bench/results)`;
 
 const { values: args } = parseArgs({
@@ -34,6 +36,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '3' },
     out: { type: 'string', default: fileURLToPath(new URL('./results', import.meta.url)) },
+    profile: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -285,6 +288,56 @@ for (let round = 1; round <= ROUNDS; round++) {
     }
   }
 }
+/** Where one ebpf TCP run spends its time: perf's top kernel symbols and each program's mean run time. */
+async function profile() {
+  const file = join(runtime, 'perf.data');
+  sh(['sysctl', '-q', '-w', 'kernel.bpf_stats_enabled=1']);
+  const progs = () =>
+    JSON.parse(sh(['bpftool', '-j', 'prog', 'show']))
+      .filter((p) => /^eoip_/.test(p.name ?? ''))
+      .reduce((acc, p) => {
+        acc[p.name] = acc[p.name] ?? { runs: 0, ns: 0 };
+        const a = acc[p.name];
+        a.runs += p.run_cnt ?? 0;
+        a.ns += p.run_time_ns ?? 0;
+        return acc;
+      }, {});
+  const before = progs();
+  const perf = spawn('perf', ['record', '-a', '-g', '-o', file, '--', 'sleep', String(SECONDS)], {
+    stdio: 'ignore',
+  });
+  const bps = iperf(PATHS.ebpf.target, false);
+  await new Promise((r) => perf.once('close', r));
+  const after = progs();
+  sh(['sysctl', '-q', '-w', 'kernel.bpf_stats_enabled=0']);
+  const perProgram = Object.fromEntries(
+    Object.entries(after).map(([name, a]) => {
+      const b = before[name] ?? { runs: 0, ns: 0 };
+      const runs = a.runs - b.runs;
+      return [name, { runs, meanNs: runs > 0 ? Math.round((a.ns - b.ns) / runs) : 0 }];
+    }),
+  );
+  const report = sh([
+    'perf',
+    'report',
+    '-i',
+    file,
+    '--no-children',
+    '--sort',
+    'comm,sym',
+    '--stdio',
+    '-g',
+    'none',
+    '--percent-limit',
+    '1.5',
+  ])
+    .split('\n')
+    .filter((l) => /^\s+\d/.test(l))
+    .slice(0, 30);
+  return { mbps: bps, perProgram, perfTop: report };
+}
+const prof = args.profile ? await profile() : null;
+
 const wire = {
   e58: await checkWire(TUNNELS[0], PATHS.ebpf.target),
   e15: await checkWire(TUNNELS[1], PATHS.ebpf.mtu1500),
@@ -384,6 +437,29 @@ const base = join(args.out, 'ebpf');
 writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
 writeFileSync(`${base}.md`, md.join('\n'));
 writeFileSync(`${base}.svg`, svg);
+if (prof) {
+  writeFileSync(
+    `${base}-profile.md`,
+    [
+      '# Where an ebpf TCP run (tunnel MTU 1458) spends its time',
+      '',
+      `\`npm run bench:ebpf -- --profile\` on ${host}, ${report.date}: ${prof.mbps.toFixed(0)} Mbit/s during the profile.`,
+      '',
+      'Mean run time of each program (kernel.bpf_stats_enabled):',
+      '',
+      '| program | runs | mean ns |',
+      '|---|---|---|',
+      ...Object.entries(prof.perProgram).map(([n, p]) => `| ${n} | ${p.runs} | ${p.meanNs} |`),
+      '',
+      '`perf record -a -g` over the run, self time by command and symbol (>= 1.5 %):',
+      '',
+      '```',
+      ...prof.perfTop,
+      '```',
+      '',
+    ].join('\n'),
+  );
+}
 process.stdout.write(
   `${md.slice(0, -3).join('\n')}\nwrote ${base}.{json,md,svg} (${report.wallSeconds} s)\n`,
 );

@@ -37,6 +37,12 @@ const REQUIRED_HELPERS: readonly [number, string, string][] = [
 ];
 
 export interface EbpfOptions extends UserlandOptions {
+  /**
+   * The daemon's userland backend, shared as the slow path: one set of raw sockets and one tunnel table,
+   * so the userland tunnels' sockets do not count this backend's keepalives as unmatched. Default: a
+   * private one.
+   */
+  slowPath?: UserlandBackend;
   transport?: RtnlTransport;
   /** Where the namespace's pins go (tests); default /sys/fs/bpf/greoip/net-INODE/eoip. */
   pinDir?: string;
@@ -61,6 +67,11 @@ export function segmenterNames(tapIfindex: number): { a: string; b: string } {
 
 export class EbpfBackend implements TunnelBackend {
   readonly name = 'ebpf' as const;
+  /**
+   * The fast path's counters are the pinned maps' and outlive the daemon, so the daemon carries no
+   * totals over; the slow path's (keepalives, oversized frames) start again at 0 with each daemon.
+   */
+  readonly countersSurviveRestart = true;
   private readonly slow: UserlandBackend;
   private readonly rtnl: RtnlTransport;
   private readonly tunnels = new Map<string, EbpfTunnel>();
@@ -70,9 +81,11 @@ export class EbpfBackend implements TunnelBackend {
   private pinDir: string | null = null;
   private seq = Math.floor(Math.random() * 0x7fffffff);
   private closed = false;
+  private readonly sharedSlowPath: boolean;
 
   constructor(private readonly options: EbpfOptions = {}) {
-    this.slow = new UserlandBackend(options);
+    this.slow = options.slowPath ?? new UserlandBackend(options);
+    this.sharedSlowPath = options.slowPath !== undefined;
     this.rtnl = options.transport ?? new RtnlSocket();
   }
 
@@ -163,10 +176,11 @@ export class EbpfBackend implements TunnelBackend {
     const names = segmenterNames(tapIfindex);
     // A tunnel the maps already hold (a restarted daemon) keeps its statistics slot.
     const existing = dp.getTx(tapIfindex);
+
     return {
       config,
       tapIfindex,
-      slot: existing && existing.role === TxRole.TAP ? existing.slot : this.freeSlot(dp),
+      slot: existing !== null && existing.role === TxRole.TAP ? existing.slot : this.freeSlot(dp),
       underlayIfindex: route.oif,
       segmenter: { ...names, aIndex: 0, bIndex: 0 },
       local: addressToBytes(localText),
@@ -309,7 +323,12 @@ export class EbpfBackend implements TunnelBackend {
     const t = this.tunnels.get(name);
     if (!t) throw new BackendError(`no tunnel named ${name}`, 'name');
     const dp = this.ready();
-    const planned = { ...this.plan(next, dp), slot: t.slot, segmenter: t.segmenter, mode: t.mode };
+    const planned = {
+      ...this.plan(next, dp),
+      slot: t.slot,
+      segmenter: t.segmenter,
+      mode: t.mode,
+    };
     const status = await this.slow.change(name, next);
     try {
       if (planned.underlayIfindex !== t.underlayIfindex) {
@@ -356,9 +375,9 @@ export class EbpfBackend implements TunnelBackend {
   }
 
   list(): TunnelStatus[] {
-    return this.slow.list().flatMap((s) => {
-      const t = this.tunnels.get(s.config.name);
-      return t ? [this.status(s, t)] : [];
+    return [...this.tunnels.values()].flatMap((t) => {
+      const s = this.slow.statusOf(t.config.name);
+      return s ? [this.status(s, t)] : [];
     });
   }
 
@@ -382,7 +401,8 @@ export class EbpfBackend implements TunnelBackend {
       this.releaseIfIdle();
     }
     // keepInterfaces: the programs stay attached and pinned, so forwarding goes on without us.
-    await this.slow.close(options);
+    // A shared slow path is the daemon's userland backend: the daemon closes it.
+    if (!this.sharedSlowPath) await this.slow.close(options);
     this.dp?.close();
     this.dp = null;
     this.rtnl.close();

@@ -85,9 +85,11 @@ function log(line: string): void {
 async function runDaemon(configFile: string | null): Promise<void> {
   // stderr may be a file on a full disk or a pipe nobody reads: its errors must not stop the daemon.
   process.stderr.on('error', () => undefined);
+  // The ebpf backend's slow path is the userland backend itself: one table, one set of raw sockets.
+  const userland = new UserlandBackend();
   const daemon = new Daemon({
     paths: runtimePaths(),
-    backends: { userland: new UserlandBackend(), kernel: new KernelBackend(), ebpf: new EbpfBackend() },
+    backends: { userland, kernel: new KernelBackend(), ebpf: new EbpfBackend({ slowPath: userland }) },
     configFile,
     loadConfig: loadConfigFile,
     log,
