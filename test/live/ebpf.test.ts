@@ -224,6 +224,16 @@ test.serial(
     t.regex(ping(lab, b.netns, '198.51.100.1'), / 0% packet loss/, 'userland -> ebpf and back (EoIP)');
     t.regex(ping(lab, a.netns, '203.0.113.2'), / 0% packet loss/, 'userland -> ebpf and back (EoIPv6)');
     t.true(byName(lab, a.netns).get('m4')!.fastPath!.rxPackets >= 10);
+    // One (remote, tunnel id) belongs to one tunnel whatever its backend: b's userland m4 has (a, 10).
+    const clash = eoip(
+      lab,
+      b.netns,
+      ['add', 'name', 'x4', 'tid', '10', 'remote', a.v4, 'backend', 'ebpf'],
+      true,
+    );
+    t.not(clash.status, 0);
+    t.regex(clash.stderr, /tunnel-id: 10 with remote 192\.0\.2\.1 is already used by m4 \(userland\)/);
+    t.false(byName(lab, b.netns).has('x4'), 'nothing made');
 
     // RouterOS's own packets (tid 100 and 200), addresses rewritten to a -> b, at ebpf tunnels on b.
     eoip(lab, b.netns, ['add', 'name', 'mk100', 'tid', '100', 'remote', a.v4, 'backend', 'ebpf']);
