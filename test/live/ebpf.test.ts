@@ -11,8 +11,10 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import type { TunnelStatus } from '../../src/backend/types.ts';
-import { privateBpffs } from '../../src/bpf/loader.ts';
+import { decodeTx, EOIP_TX_SIZE, type EoipTx, u32Key } from '../../src/bpf/eoip-maps.ts';
+import { closeFd, privateBpffs } from '../../src/bpf/loader.ts';
 import { ip } from '../../src/demo/netns.ts';
+import { bpf } from '../../src/native/bpf.ts';
 import { CAPTURE_FILES, CAPTURES_DIR, REPO_DIR, requireRoot, tempDir } from '../helpers.ts';
 import {
   createLab,
@@ -325,6 +327,19 @@ test.serial('unrelated GRE, PPTP and non-tunnel traffic on the underlay pass unt
   t.is(after.fastPath!.rxErrors - before.fastPath!.rxErrors, 2, 'frame too short, frame beyond the data');
 });
 
+/** The transmit entry of tap `dev` (in `netns`) in the pinned eoip_tx at `pin`, or null. */
+function txEntryOf(pin: string, netns: string, dev: string): EoipTx | null {
+  const ifindex = (JSON.parse(ip(['-j', 'link', 'show', 'dev', dev], netns)) as { ifindex: number }[])[0]!
+    .ifindex;
+  const fd = bpf.objGet(pin);
+  try {
+    const value = bpf.mapLookup(fd, u32Key(ifindex), EOIP_TX_SIZE);
+    return value ? decodeTx(value) : null;
+  } finally {
+    closeFd(fd);
+  }
+}
+
 function pinsOf(bpffs: string): string[] {
   const out: string[] = [];
   const walk = (dir: string) => {
@@ -416,6 +431,15 @@ test.serial(
       txAfter >= txBefore && txAfter <= txBefore + 260,
       `tx ${txBefore} before, ${txAfter} after the restarts`,
     );
+    t.regex(ping(lab, a.netns, '198.51.100.2'), / 0% packet loss/);
+
+    // eoip change is a map update: the new TTL is in the tap's transmit entry, the attachments are the same.
+    const inode = run(lab, a.netns, ['stat', '-L', '-c', '%i', '/proc/self/ns/net']).stdout.trim();
+    const txPin = join(lab.bpffs, 'greoip', `net-${inode}`, 'eoip', 'eoip_tx');
+    t.is(txEntryOf(txPin, a.netns, 'r4')!.ttl, 255);
+    eoip(lab, a.netns, ['set', 'name', 'r4', 'ttl', '77']);
+    t.is(txEntryOf(txPin, a.netns, 'r4')!.ttl, 77);
+    t.deepEqual(pinsOf(lab.bpffs).sort(), pinsBefore, 'nothing re-attached');
     t.regex(ping(lab, a.netns, '198.51.100.2'), / 0% packet loss/);
 
     // Removal: eoip del on a, greoip cleanup on b. No pin, attached program or map of ours is left.
