@@ -5,7 +5,7 @@
  * what the programs leave on the tap (frames over the underlay MTU, non-IP frames) and receives what
  * they pass up the stack (keepalives, fragments). GSO superframes go through a per-tunnel "segmenter"
  * veth pair (gso_max_segs 1) and come back as segments. Maps and attachments are pinned in
- * BPFFS/greoip/net-INODE/eoip, so forwarding continues while no daemon runs and a restarted daemon
+ * BPFFS/greoip/net-COOKIE/eoip, so forwarding continues while no daemon runs and a restarted daemon
  * adopts them (see pinRoot() in src/bpf/loader.ts for where); removing the last tunnel removes the
  * programs, the maps and the directory.
  */
@@ -44,7 +44,7 @@ export interface EbpfOptions extends UserlandOptions {
    */
   slowPath?: UserlandBackend;
   transport?: RtnlTransport;
-  /** Where the namespace's pins go (tests); default /sys/fs/bpf/greoip/net-INODE/eoip. */
+  /** Where the namespace's pins go (tests); default /sys/fs/bpf/greoip/net-COOKIE/eoip. */
   pinDir?: string;
 }
 

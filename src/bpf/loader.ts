@@ -3,11 +3,11 @@
  * its maps pinned by name under a directory, find its programs and maps, and the bpffs directories they
  * are pinned in (one per network namespace for the daemon, a private mount for tests).
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { bpf, type LoadedMap, type LoadedObject, type LoadedProgram } from '../native/bpf.ts';
-import { close } from '../native/index.ts';
+import { close, netnsCookie } from '../native/index.ts';
 import { bpfObjectDir } from './programs.ts';
 
 /** statfs f_type of a bpffs. */
@@ -104,9 +104,13 @@ export async function privateBpffs(): Promise<PinDir> {
   };
 }
 
-/** Inode of this process's network namespace: names its pin directory. */
-export function netnsInode(): number {
-  return statSync('/proc/self/ns/net').ino;
+/**
+ * Names this network namespace's pin directory: its cookie (SO_NETNS_COOKIE), never reused while the
+ * machine runs, unlike its inode, so a new namespace can never adopt a dead one's maps (bpffs pins do
+ * not outlive a reboot either).
+ */
+export function netnsPinName(): string {
+  return `net-${netnsCookie()}`;
 }
 
 /** A bpffs outside /sys, which `ip netns exec` replaces with the namespace's own sysfs. */
@@ -132,11 +136,11 @@ export function pinRoot(): string {
 }
 
 /**
- * The daemon's pin directory for this network namespace, ROOT/greoip/net-INODE/NAME, created when
+ * The daemon's pin directory for this network namespace, ROOT/greoip/net-COOKIE/NAME, created when
  * missing. A namespace's pins outlive the daemon (so a restart adopts them).
  */
 export function namespacePinDir(name: string, root = pinRoot()): string {
-  const dir = join(root, 'greoip', `net-${netnsInode()}`, name);
+  const dir = join(root, 'greoip', netnsPinName(), name);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   return dir;
 }
