@@ -30,6 +30,10 @@ check verifier $NODE --input-type=module -e "
   dp.close();"
 rm -f /run/greoip/bpffs/eoip_*
 
+# The daemon first, answering before the first request (as an operator's systemd unit would).
+inB $GREOIP daemon >/tmp/daemonB.log 2>&1 &
+i=0; while ! inB $GREOIP status >/dev/null 2>&1 && [ $i -lt 120 ]; do sleep 0.5; i=$((i + 1)); done
+check daemon-B inB $GREOIP status
 check add-A-k4 inA /lab/eoipctl add name k4 tid 400 local $A4 remote $B4 keepalive 1,3
 check add-A-k6 inA /lab/eoipctl add name k6 tid 401 local $A6 remote $B6 keepalive 1,3
 check add-B-k4 inB $EOIP add name k4 tid 400 local $B4 remote $A4 mtu 1458 keepalive 1,3 backend ebpf
