@@ -9,6 +9,7 @@ import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { TunnelBackend, TunnelStatus } from '../backend/types.ts';
 import type { BackendName, TunnelConfig } from '../eoip/config.ts';
+import { type LogFields, type Logger, RepeatLimiter } from '../log/logger.ts';
 import { VERSION } from '../version.ts';
 import { netnsId, type RuntimePaths } from './paths.ts';
 import { peerUid } from './peer.ts';
@@ -22,7 +23,15 @@ export interface DaemonOptions {
   /** Tunnels from a config file, reloaded on SIGHUP; null to restore from the state file. */
   configFile: string | null;
   loadConfig: (path: string) => Promise<TunnelConfig[]>;
-  log: (line: string) => void;
+  /** Every event the daemon reports goes through this logger (src/log). */
+  log: Logger;
+}
+
+/** What one application of a tunnel set changed, by tunnel name. */
+export interface AppliedChanges {
+  added: string[];
+  changed: string[];
+  removed: string[];
 }
 
 export class DaemonError extends Error {
@@ -36,8 +45,12 @@ export class Daemon {
   /** Requests and reloads run one at a time, in order. */
   private queue: Promise<unknown> = Promise.resolve();
   private stopping = false;
+  /** Refused requests come from outside: a flood of them must not flood the log. */
+  private readonly refusals: RepeatLimiter;
 
-  constructor(private readonly opts: DaemonOptions) {}
+  constructor(private readonly opts: DaemonOptions) {
+    this.refusals = new RepeatLimiter(opts.log);
+  }
 
   async start(): Promise<void> {
     const { paths } = this.opts;
@@ -56,9 +69,7 @@ export class Daemon {
     await this.listen();
     await writeFile(paths.pid, `${process.pid}\n`, { mode: 0o600 });
     await this.persist();
-    this.opts.log(
-      `started in ${netnsId()} with ${this.tunnels.size} tunnel(s); control socket ${paths.socket}`,
-    );
+    this.opts.log.info('started', { netns: netnsId(), tunnels: this.tunnels.size, socket: paths.socket });
   }
 
   private async claimSocket(): Promise<void> {
@@ -122,6 +133,7 @@ export class Daemon {
       return;
     }
     if (!READ_ONLY_OPS.has(request.op) && peerUid(conn) !== 0) {
+      this.refusals.log('permission', 'warn', 'request refused', { op: request.op, reason: 'not root' });
       this.reply(conn, { ok: false, error: 'permission denied: only root may change tunnels' });
       return;
     }
@@ -130,6 +142,11 @@ export class Daemon {
     } catch (err) {
       // BackendError, FieldError, ArgsError and ValidationError all name the field at fault.
       const field = (err as { field?: unknown }).field;
+      this.refusals.log(`${request.op}`, 'warn', 'request refused', {
+        op: request.op,
+        error: (err as Error).message,
+        field: typeof field === 'string' ? field : undefined,
+      });
       this.reply(conn, {
         ok: false,
         error: (err as Error).message,
@@ -203,7 +220,7 @@ export class Daemon {
     const status = await this.backend(config.backend).create(config);
     this.tunnels.set(config.name, config);
     await this.persist();
-    this.opts.log(`added ${describe(config)}`);
+    this.opts.log.info('tunnel added', describe(config));
     return status;
   }
 
@@ -226,7 +243,7 @@ export class Daemon {
     }
     this.tunnels.set(name, next);
     await this.persist();
-    this.opts.log(`changed ${describe(next)}`);
+    this.opts.log.info('tunnel changed', describe(next));
     return status;
   }
 
@@ -236,14 +253,14 @@ export class Daemon {
     await this.backend(config.backend).delete(name);
     this.tunnels.delete(name);
     await this.persist();
-    this.opts.log(`deleted ${name}`);
+    this.opts.log.info('tunnel deleted', { tunnel: name, backend: config.backend });
   }
 
   /**
    * Brings the running set to `wanted`, applying only the difference. If a
    * step fails, the steps already taken are undone and the error rethrown.
    */
-  private async applyAll(wanted: TunnelConfig[]): Promise<void> {
+  private async applyAll(wanted: TunnelConfig[]): Promise<AppliedChanges> {
     const checked: TunnelConfig[] = [];
     for (const config of wanted) checked.push(checkComplete(config, checked));
     const plan = planChanges([...this.tunnels.values()], checked);
@@ -263,6 +280,11 @@ export class Daemon {
         await this.add(config);
         undo.push(() => this.delete(config.name));
       }
+      return {
+        added: plan.add.map((c) => c.name),
+        changed: plan.change.map((c) => c.name),
+        removed: [...plan.remove],
+      };
     } catch (err) {
       for (const step of undo.reverse()) await step().catch(() => undefined);
       throw err;
@@ -274,15 +296,20 @@ export class Daemon {
     return this.enqueue(async () => {
       const file = this.opts.configFile;
       if (!file) {
-        this.opts.log('SIGHUP: no config file to reload (started without --config)');
+        this.opts.log.warn('reload ignored: started without --config');
         return;
       }
       try {
         const wanted = await this.opts.loadConfig(file);
-        await this.applyAll(wanted);
-        this.opts.log(`reloaded ${file}: ${this.tunnels.size} tunnel(s)`);
+        const changes = await this.applyAll(wanted);
+        this.opts.log.info('config reloaded', { file, tunnels: this.tunnels.size, ...changes });
       } catch (err) {
-        this.opts.log(`reload of ${file} refused, running tunnels untouched: ${(err as Error).message}`);
+        const field = (err as { field?: unknown }).field;
+        this.opts.log.error('config reload refused, running tunnels untouched', {
+          file,
+          error: (err as Error).message,
+          field: typeof field === 'string' ? field : undefined,
+        });
       }
     });
   }
@@ -304,11 +331,19 @@ export class Daemon {
     await this.closeBackends(true);
     await rm(this.opts.paths.socket, { force: true });
     await rm(this.opts.paths.pid, { force: true });
-    this.opts.log(`stopped (${reason}); ${this.tunnels.size} interface(s) kept with carrier off`);
+    this.opts.log.info('stopped', { reason, tunnels: this.tunnels.size, interfaces: 'kept, carrier off' });
   }
 }
 
-function describe(c: TunnelConfig): string {
-  const ka = c.keepalive ? `${c.keepalive.interval},${c.keepalive.retries}` : 'none';
-  return `${c.name} (${c.family === 6 ? 'eoipv6' : 'eoip'} tid ${c.tunnelId} remote ${c.remote}${c.local ? ` local ${c.local}` : ''} keepalive ${ka} mtu ${c.mtu}, ${c.backend})`;
+function describe(c: TunnelConfig): LogFields {
+  return {
+    tunnel: c.name,
+    kind: c.family === 6 ? 'eoipv6' : 'eoip',
+    tunnel_id: c.tunnelId,
+    remote: c.remote,
+    local: c.local ?? undefined,
+    keepalive: c.keepalive ? `${c.keepalive.interval},${c.keepalive.retries}` : 'none',
+    mtu: c.mtu,
+    backend: c.backend,
+  };
 }
