@@ -1,5 +1,28 @@
-/** Shared test helpers: hex conversion, the repository's location and its capture fixtures. */
+/** Shared test helpers: the root guard, scratch directories, hex conversion, the repository's location and its capture fixtures. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ExecutionContext } from 'ava';
+
+/**
+ * The one root guard: every root-only test (or its file's test.before) calls it first. Without root it
+ * throws, which fails the test with this message and stops it; root-only tests are never skipped.
+ */
+export function requireRoot(): void {
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      'this test needs root (network namespaces, taps, raw sockets, BPF); CI runs as root: run the tests as root',
+    );
+  }
+}
+
+/** A fresh directory under the system temp dir, removed when the test ends. */
+export function tempDir(t: ExecutionContext, prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 export function hex(text: string): Buffer {
   return Buffer.from(text.replace(/[^0-9a-fA-F]/g, ''), 'hex');
@@ -7,6 +30,11 @@ export function hex(text: string): Buffer {
 
 export function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+/** 10.1.2.3 -> "0a010203"; IPv6 literals through URL parsing is overkill, so tests give IPv6 as hex. */
+export function ipv4Hex(address: string): string {
+  return Buffer.from(address.split('.').map(Number)).toString('hex');
 }
 
 /** Real RouterOS 7.18.2 EoIP captures (origin and licence: fixtures/README.md). */

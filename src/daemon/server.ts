@@ -8,12 +8,13 @@
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { TunnelBackend, TunnelStatus } from '../backend/types.ts';
+import { resolveTunnel } from '../config/tunnel.ts';
 import type { BackendName, TunnelConfig } from '../eoip/config.ts';
 import { type LogFields, type Logger, RepeatLimiter } from '../log/logger.ts';
 import { VERSION } from '../version.ts';
 import { netnsId, type RuntimePaths } from './paths.ts';
 import { peerUid } from './peer.ts';
-import { checkComplete, FieldError, planChanges, resolveAdd, resolveChange } from './plan.ts';
+import { FieldError, type Plan, planChanges, wantedAdding, wantedChanging, wantedWithout } from './plan.ts';
 import { type DaemonStatus, MAX_LINE, READ_ONLY_OPS, type Reply, type Request } from './protocol.ts';
 import { readState, writeState } from './state.ts';
 
@@ -27,11 +28,13 @@ export interface DaemonOptions {
   log: Logger;
 }
 
-/** What one application of a tunnel set changed, by tunnel name. */
-export interface AppliedChanges {
-  added: string[];
-  changed: string[];
-  removed: string[];
+/** What a plan changes, by tunnel name: the fields of the reload log line. */
+function appliedChanges(plan: Plan): { added: string[]; changed: string[]; removed: string[] } {
+  return {
+    added: plan.add.map((c) => c.name),
+    changed: plan.change.map((c) => c.name),
+    removed: [...plan.remove],
+  };
 }
 
 export class DaemonError extends Error {
@@ -57,11 +60,14 @@ export class Daemon {
     await mkdir(paths.dir, { recursive: true, mode: 0o700 });
     await chmod(paths.dir, 0o700);
     await this.claimSocket();
+    // A config file's entries come complete from its loader; the state file's are re-checked whole.
     const initial = this.opts.configFile
       ? await this.opts.loadConfig(this.opts.configFile)
-      : ((await readState(paths.state)) ?? []);
+      : ((await readState(paths.state)) ?? []).map((entry) =>
+          resolveTunnel({ kind: 'entry', config: entry }, []),
+        );
     try {
-      await this.applyAll(initial);
+      await this.applyPlan(planChanges(this.configs(), initial));
     } catch (err) {
       await this.closeBackends(false);
       throw err;
@@ -165,17 +171,23 @@ export class Daemon {
         return { ok: true, tunnels: this.list() };
       case 'status':
         return { ok: true, status: this.status() };
-      case 'add':
-        return { ok: true, tunnel: await this.add(resolveAdd(request.config, [...this.tunnels.values()])) };
-      case 'change': {
-        const current = this.tunnels.get(request.name);
-        if (!current) throw new FieldError(`name: no tunnel named ${request.name}`, 'name');
-        const others = [...this.tunnels.values()].filter((t) => t.name !== request.name);
-        return { ok: true, tunnel: await this.change(resolveChange(current, request.changes, others)) };
+      case 'add': {
+        const current = this.configs();
+        const config = resolveTunnel({ kind: 'add', config: request.config }, current);
+        const done = await this.applyPlan(planChanges(current, wantedAdding(current, config)));
+        return { ok: true, tunnel: done.get(config.name) ?? this.statusOf(config.name) };
       }
-      case 'del':
-        await this.delete(request.name);
+      case 'change': {
+        const current = this.configs();
+        const next = resolveTunnel({ kind: 'change', name: request.name, changes: request.changes }, current);
+        const done = await this.applyPlan(planChanges(current, wantedChanging(current, next)));
+        return { ok: true, tunnel: done.get(next.name) ?? this.statusOf(next.name) };
+      }
+      case 'del': {
+        const current = this.configs();
+        await this.applyPlan(planChanges(current, wantedWithout(current, request.name)));
         return { ok: true };
+      }
       case 'flush':
         for (const name of [...this.tunnels.keys()]) await this.delete(name);
         return { ok: true };
@@ -213,6 +225,19 @@ export class Daemon {
       tunnels: this.tunnels.size,
       unmatchedDrops: drops,
     };
+  }
+
+  private configs(): TunnelConfig[] {
+    return [...this.tunnels.values()];
+  }
+
+  /** The backend's status of one of our tunnels. */
+  private statusOf(name: string): TunnelStatus | undefined {
+    const config = this.tunnels.get(name);
+    if (!config) return undefined;
+    return this.backend(config.backend)
+      .list()
+      .find((s) => s.config.name === name);
   }
 
   /** Creates a complete, checked config. */
@@ -257,13 +282,12 @@ export class Daemon {
   }
 
   /**
-   * Brings the running set to `wanted`, applying only the difference. If a
-   * step fails, the steps already taken are undone and the error rethrown.
+   * Takes the steps of a plan and returns the status of each tunnel added or
+   * changed. If a step fails, the steps already taken are undone and the
+   * error rethrown.
    */
-  private async applyAll(wanted: TunnelConfig[]): Promise<AppliedChanges> {
-    const checked: TunnelConfig[] = [];
-    for (const config of wanted) checked.push(checkComplete(config, checked));
-    const plan = planChanges([...this.tunnels.values()], checked);
+  private async applyPlan(plan: Plan): Promise<Map<string, TunnelStatus>> {
+    const done = new Map<string, TunnelStatus>();
     const undo: (() => Promise<unknown>)[] = [];
     try {
       for (const name of plan.remove) {
@@ -273,22 +297,18 @@ export class Daemon {
       }
       for (const next of plan.change) {
         const old = this.tunnels.get(next.name)!;
-        await this.change(next);
+        done.set(next.name, await this.change(next));
         undo.push(() => this.change(old));
       }
       for (const config of plan.add) {
-        await this.add(config);
+        done.set(config.name, await this.add(config));
         undo.push(() => this.delete(config.name));
       }
-      return {
-        added: plan.add.map((c) => c.name),
-        changed: plan.change.map((c) => c.name),
-        removed: [...plan.remove],
-      };
     } catch (err) {
       for (const step of undo.reverse()) await step().catch(() => undefined);
       throw err;
     }
+    return done;
   }
 
   /** SIGHUP: reload the config file; an invalid file leaves everything as it is. */
@@ -301,8 +321,9 @@ export class Daemon {
       }
       try {
         const wanted = await this.opts.loadConfig(file);
-        const changes = await this.applyAll(wanted);
-        this.opts.log.info('config reloaded', { file, tunnels: this.tunnels.size, ...changes });
+        const plan = planChanges(this.configs(), wanted);
+        await this.applyPlan(plan);
+        this.opts.log.info('config reloaded', { file, tunnels: this.tunnels.size, ...appliedChanges(plan) });
       } catch (err) {
         const field = (err as { field?: unknown }).field;
         this.opts.log.error('config reload refused, running tunnels untouched', {

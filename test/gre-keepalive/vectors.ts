@@ -27,7 +27,7 @@ export interface Vector {
   expect: { verdict: number; replyHex?: string };
 }
 
-// The verdict numbers are the specification's (docs/keepalive.md), shared with bpf/include/keepalive.h.
+// The verdict numbers are the specification's (docs/keepalive.md), shared with bpf/include/gre_keepalive_decide.h.
 const V = Verdict;
 
 const A = p4('192.0.2.1')!; // the router asking

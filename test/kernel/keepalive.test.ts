@@ -79,7 +79,7 @@ interface Send {
 const VERDICT = { REPLY: 0, FORGED_SOURCE: 6, THIRD_PARTY: 7 } as const;
 
 /**
- * struct ka_config (bpf/include/keepalive_maps.h): strict mode, B's and A's addresses. underlay_ifindex
+ * struct ka_config (bpf/include/gre_keepalive_maps.h): strict mode, B's and A's addresses. underlay_ifindex
  * stays 0 here; the TC steps have the driver put vb's ifindex there (with 0 the program asks
  * bpf_fib_lookup, which answers FWD_DISABLED on a gre device without forwarding enabled).
  */
