@@ -12,6 +12,7 @@ import type { Logger } from '../log/logger.ts';
 import { tunnelCollector } from '../metrics/tunnels.ts';
 import { tap } from '../native/index.ts';
 import { createNotifier } from '../systemd/notify.ts';
+import { type CapabilityName, effectiveCapabilities, missingCapabilities } from './capabilities.ts';
 import { CliError } from './errors.ts';
 import {
   loggerFrom,
@@ -109,9 +110,18 @@ function logStateChange(log: Logger, c: TunnelStateChange): void {
   else log.info('keepalive state changed', fields);
 }
 
+/** Taps and links (CAP_NET_ADMIN), raw IP sockets for the tunnels (CAP_NET_RAW). CAP_BPF is for eBPF only. */
+const NEEDED: readonly CapabilityName[] = ['CAP_NET_ADMIN', 'CAP_NET_RAW'];
+
 async function runDaemon(configFile: string | null, opts: ServiceOptions): Promise<void> {
   const log = loggerFrom(opts, 'daemon');
   const metricsAddress = metricsAddressFrom(opts);
+  const missing = missingCapabilities(NEEDED, effectiveCapabilities());
+  if (missing.length > 0) {
+    const message = `missing ${missing.join(' and ')}: the daemon needs CAP_NET_ADMIN (taps, links) and CAP_NET_RAW (raw IP sockets); run it as root or grant them (greoip.service does)`;
+    log.error('start failed', { error: message, missing });
+    throw new CliError(message, 1, true);
+  }
   const notifier = createNotifier();
   const userland = new UserlandBackend({ onStateChange: (c) => logStateChange(log, c) });
   const kernel = new KernelBackend();
