@@ -103,127 +103,140 @@ const COUNTER_METRICS: Record<keyof TunnelCounters, string> = {
   rxKeepalives: 'greoip_tunnel_keepalives_received_total',
 };
 
-test('Prometheus scrapes the daemon and the reflector; after a ping its counters equal eoip list --json', async (t) => {
-  const lab = createLab(t, 'prom');
-  const { a, b } = lab.pair;
-  await startDaemon(lab, a.netns);
-  await startDaemon(lab, b.netns, ['--metrics', DAEMON_METRICS]);
-  const reflector = background(t, b.netns, [
-    process.execPath,
-    GRE_KEEPALIVE,
-    'run',
-    '--interval',
-    '0',
-    '--json',
-    '--metrics',
-    REFLECTOR_METRICS,
-  ]);
-  await waitFor('the reflector', () => reflector.output().includes('answering keepalives'));
-  const prometheus = startPrometheus(t, b.netns);
-  tunnelPair(lab, 'prom0', 42, 4, ['198.51.100.1/24', '198.51.100.2/24']);
-  await waitFor(
-    'Prometheus to scrape both targets',
-    () => {
-      try {
-        return query(lab, b.netns, 'up == 1').length === 2;
-      } catch {
-        return false;
-      }
-    },
-    30_000,
-  ).catch((err) => t.fail(`${err.message}: ${prometheus.output()}`));
+test.serial(
+  'Prometheus scrapes the daemon and the reflector; after a ping its counters equal eoip list --json',
+  async (t) => {
+    const lab = createLab(t, 'prom');
+    const { a, b } = lab.pair;
+    await startDaemon(lab, a.netns);
+    await startDaemon(lab, b.netns, ['--metrics', DAEMON_METRICS]);
+    const reflector = background(t, b.netns, [
+      process.execPath,
+      GRE_KEEPALIVE,
+      'run',
+      '--interval',
+      '0',
+      '--json',
+      '--metrics',
+      REFLECTOR_METRICS,
+    ]);
+    await waitFor('the reflector', () => reflector.output().includes('answering keepalives'));
+    const prometheus = startPrometheus(t, b.netns);
+    tunnelPair(lab, 'prom0', 42, 4, ['198.51.100.1/24', '198.51.100.2/24']);
+    await waitFor(
+      'Prometheus to scrape both targets',
+      () => {
+        try {
+          return query(lab, b.netns, 'up == 1').length === 2;
+        } catch {
+          return false;
+        }
+      },
+      30_000,
+    ).catch((err) => t.fail(`${err.message}: ${prometheus.output()}`));
 
-  promtoolCheck(t, lab, b.netns, DAEMON_METRICS);
-  promtoolCheck(t, lab, b.netns, REFLECTOR_METRICS);
+    promtoolCheck(t, lab, b.netns, DAEMON_METRICS);
+    promtoolCheck(t, lab, b.netns, REFLECTOR_METRICS);
 
-  const ping = run(lab, a.netns, ['ping', '-c', '5', '-i', '0.2', '-W', '2', '198.51.100.2']);
-  t.regex(ping.stdout, / 0% packet loss/, ping.stdout + ping.stderr);
+    const ping = run(lab, a.netns, ['ping', '-c', '5', '-i', '0.2', '-W', '2', '198.51.100.2']);
+    t.regex(ping.stdout, / 0% packet loss/, ping.stdout + ping.stderr);
 
-  // A snapshot is comparable when eoip list gives the same counters before and after Prometheus
-  // scraped at least twice (background frames such as ARP may move them meanwhile: then try again).
-  let compared = false;
-  for (let attempt = 0; attempt < 8 && !compared; attempt++) {
-    const before = list(lab, b.netns)[0]!;
-    await sleep(2500);
-    const scraped = query(lab, b.netns, '{__name__=~"greoip_tunnel_.*", tunnel="prom0"}');
-    const after = list(lab, b.netns)[0]!;
-    if (JSON.stringify(before.counters) !== JSON.stringify(after.counters)) continue;
-    const value = (name: string, extra: Record<string, string> = {}) => {
-      const s = scraped.find(
-        (x) => x.metric.__name__ === name && Object.entries(extra).every(([k, v]) => x.metric[k] === v),
+    // A snapshot is comparable when eoip list gives the same counters before and after Prometheus
+    // scraped at least twice (background frames such as ARP may move them meanwhile: then try again).
+    let compared = false;
+    for (let attempt = 0; attempt < 8 && !compared; attempt++) {
+      const before = list(lab, b.netns)[0]!;
+      await sleep(2500);
+      const scraped = query(lab, b.netns, '{__name__=~"greoip_tunnel_.*", tunnel="prom0"}');
+      const after = list(lab, b.netns)[0]!;
+      if (JSON.stringify(before.counters) !== JSON.stringify(after.counters)) continue;
+      const value = (name: string, extra: Record<string, string> = {}) => {
+        const s = scraped.find(
+          (x) => x.metric.__name__ === name && Object.entries(extra).every(([k, v]) => x.metric[k] === v),
+        );
+        return s === undefined ? undefined : Number(s.value[1]);
+      };
+      const fromPrometheus = Object.fromEntries(
+        Object.entries(COUNTER_METRICS).map(([key, name]) => [key, value(name)]),
+      ) as Record<keyof TunnelCounters, number>;
+      t.deepEqual(fromPrometheus, after.counters);
+      t.true(after.counters.rxPackets >= 5 && after.counters.txPackets >= 5, JSON.stringify(after.counters));
+      t.is(value('greoip_tunnel_carrier'), after.carrier ? 1 : 0);
+      t.is(value('greoip_tunnel_keepalive_state', { state: after.state }), 1);
+      t.is(
+        scraped.find((x) => x.metric.__name__ === 'greoip_tunnel_rx_packets_total')!.metric.backend,
+        'userland',
       );
-      return s === undefined ? undefined : Number(s.value[1]);
+      compared = true;
+    }
+    t.true(compared, 'the tunnel counters held still for a scrape');
+
+    // The reflector: a scapy router sends 5 answerable requests, a NAT one and a relay attempt (both
+    // third_party under the strict policy) and a forged one.
+    ip(['route', 'add', 'default', 'via', b.v4], a.netns);
+    ip(['-6', 'route', 'add', 'default', 'via', b.v6], a.netns);
+    const peer = run(lab, a.netns, ['/usr/bin/python3', PEER, a.v4, b.v4, a.v6, b.v6, a.dev, '203.0.113.77']);
+    t.is(peer.status, 0, peer.stderr);
+    await sleep(2500);
+    const verdict = (v: string) =>
+      Number(query(lab, b.netns, `greoip_gre_keepalive_packets_total{verdict="${v}"}`)[0]?.value[1]);
+    t.is(verdict('reply'), 5);
+    t.is(verdict('third_party'), 2);
+    t.is(verdict('forged_source'), 1);
+    t.is(Number(query(lab, b.netns, 'greoip_gre_keepalive_replies_sent_total')[0]?.value[1]), 5);
+    const build = query(lab, b.netns, 'greoip_build_info');
+    t.deepEqual(build.map((s) => s.metric.component).sort(), ['daemon', 'gre-keepalive']);
+    // The reflector's own final counters (printed on SIGTERM) agree with what Prometheus stored.
+    reflector.child.kill('SIGTERM');
+    await new Promise((resolve) => reflector.child.once('close', resolve));
+    const final = JSON.parse(reflector.output().trim().split('\n').at(-1)!) as {
+      verdicts: Record<string, number>;
     };
-    const fromPrometheus = Object.fromEntries(
-      Object.entries(COUNTER_METRICS).map(([key, name]) => [key, value(name)]),
-    ) as Record<keyof TunnelCounters, number>;
-    t.deepEqual(fromPrometheus, after.counters);
-    t.true(after.counters.rxPackets >= 5 && after.counters.txPackets >= 5, JSON.stringify(after.counters));
-    t.is(value('greoip_tunnel_carrier'), after.carrier ? 1 : 0);
-    t.is(value('greoip_tunnel_keepalive_state', { state: after.state }), 1);
-    t.is(
-      scraped.find((x) => x.metric.__name__ === 'greoip_tunnel_rx_packets_total')!.metric.backend,
-      'userland',
-    );
-    compared = true;
-  }
-  t.true(compared, 'the tunnel counters held still for a scrape');
+    t.is(final.verdicts.reply, 5);
+    t.is(final.verdicts.forged_source, 1);
+  },
+);
 
-  // The reflector: a scapy router sends 5 answerable requests, a NAT one and a relay attempt (both
-  // third_party under the strict policy) and a forged one.
-  ip(['route', 'add', 'default', 'via', b.v4], a.netns);
-  ip(['-6', 'route', 'add', 'default', 'via', b.v6], a.netns);
-  const peer = run(lab, a.netns, ['/usr/bin/python3', PEER, a.v4, b.v4, a.v6, b.v6, a.dev, '203.0.113.77']);
-  t.is(peer.status, 0, peer.stderr);
-  await sleep(2500);
-  const verdict = (v: string) =>
-    Number(query(lab, b.netns, `greoip_gre_keepalive_packets_total{verdict="${v}"}`)[0]?.value[1]);
-  t.is(verdict('reply'), 5);
-  t.is(verdict('third_party'), 2);
-  t.is(verdict('forged_source'), 1);
-  t.is(Number(query(lab, b.netns, 'greoip_gre_keepalive_replies_sent_total')[0]?.value[1]), 5);
-  const build = query(lab, b.netns, 'greoip_build_info');
-  t.deepEqual(build.map((s) => s.metric.component).sort(), ['daemon', 'gre-keepalive']);
-  // The reflector's own final counters (printed on SIGTERM) agree with what Prometheus stored.
-  reflector.child.kill('SIGTERM');
-  await new Promise((resolve) => reflector.child.once('close', resolve));
-  const final = JSON.parse(reflector.output().trim().split('\n').at(-1)!) as {
-    verdicts: Record<string, number>;
-  };
-  t.is(final.verdicts.reply, 5);
-  t.is(final.verdicts.forged_source, 1);
-});
-
-test('gre-keepalive status --metrics reads the BPF maps: promtool accepts it and it matches status --json', async (t) => {
-  const lab = createLab(t, 'prombpf');
-  const { a, b } = lab.pair;
-  const attach = run(lab, b.netns, [process.execPath, GRE_KEEPALIVE, 'attach', b.dev, '--mode', 'underlay']);
-  t.is(attach.status, 0, attach.stderr);
-  t.teardown(() => run(lab, b.netns, [process.execPath, GRE_KEEPALIVE, 'detach', b.dev]));
-  ip(['route', 'add', 'default', 'via', b.v4], a.netns);
-  ip(['-6', 'route', 'add', 'default', 'via', b.v6], a.netns);
-  const peer = run(lab, a.netns, ['/usr/bin/python3', PEER, a.v4, b.v4, a.v6, b.v6, a.dev, '203.0.113.77']);
-  t.is(peer.status, 0, peer.stderr);
-  const text = run(lab, b.netns, [process.execPath, GRE_KEEPALIVE, 'status', '--metrics']);
-  t.is(text.status, 0, text.stderr);
-  const check = run(lab, b.netns, ['promtool', 'check', 'metrics'], text.stdout);
-  t.is(check.status, 0, check.stdout + check.stderr);
-  const json = JSON.parse(
-    run(lab, b.netns, [process.execPath, GRE_KEEPALIVE, 'status', '--json']).stdout,
-  ) as {
-    dev: string;
-    prog: string;
-    counters: Record<string, number>;
-  }[];
-  t.is(json.length, 1);
-  const { dev, prog, counters } = json[0]!;
-  t.true(counters.reply! >= 5, JSON.stringify(counters));
-  for (const [verdict, n] of Object.entries(counters)) {
-    if (verdict === 'tx_error') continue;
-    const line = `greoip_gre_keepalive_packets_total{engine="bpf",dev="${dev}",program="${prog}",`;
-    const sample = text.stdout
-      .split('\n')
-      .find((l) => l.startsWith(line) && l.includes(`verdict="${verdict}"}`));
-    t.is(Number(sample?.split(' ').at(-1)), n, verdict);
-  }
-});
+test.serial(
+  'gre-keepalive status --metrics reads the BPF maps: promtool accepts it and it matches status --json',
+  async (t) => {
+    const lab = createLab(t, 'prombpf');
+    const { a, b } = lab.pair;
+    const attach = run(lab, b.netns, [
+      process.execPath,
+      GRE_KEEPALIVE,
+      'attach',
+      b.dev,
+      '--mode',
+      'underlay',
+    ]);
+    t.is(attach.status, 0, attach.stderr);
+    t.teardown(() => run(lab, b.netns, [process.execPath, GRE_KEEPALIVE, 'detach', b.dev]));
+    ip(['route', 'add', 'default', 'via', b.v4], a.netns);
+    ip(['-6', 'route', 'add', 'default', 'via', b.v6], a.netns);
+    const peer = run(lab, a.netns, ['/usr/bin/python3', PEER, a.v4, b.v4, a.v6, b.v6, a.dev, '203.0.113.77']);
+    t.is(peer.status, 0, peer.stderr);
+    const text = run(lab, b.netns, [process.execPath, GRE_KEEPALIVE, 'status', '--metrics']);
+    t.is(text.status, 0, text.stderr);
+    const check = run(lab, b.netns, ['promtool', 'check', 'metrics'], text.stdout);
+    t.is(check.status, 0, check.stdout + check.stderr);
+    const json = JSON.parse(
+      run(lab, b.netns, [process.execPath, GRE_KEEPALIVE, 'status', '--json']).stdout,
+    ) as {
+      dev: string;
+      prog: string;
+      counters: Record<string, number>;
+    }[];
+    t.is(json.length, 1);
+    const { dev, prog, counters } = json[0]!;
+    t.true(counters.reply! >= 5, JSON.stringify(counters));
+    for (const [verdict, n] of Object.entries(counters)) {
+      if (verdict === 'tx_error') continue;
+      const line = `greoip_gre_keepalive_packets_total{engine="bpf",dev="${dev}",program="${prog}",`;
+      const sample = text.stdout
+        .split('\n')
+        .find((l) => l.startsWith(line) && l.includes(`verdict="${verdict}"}`));
+      t.is(Number(sample?.split(' ').at(-1)), n, verdict);
+    }
+  },
+);
