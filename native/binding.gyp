@@ -10,6 +10,7 @@
         "src/rawsock.cc",
         "src/batch.cc",
         "src/netlink.cc",
+        "src/netns.cc",
         "src/unixdgram.cc"
       ],
       "dependencies": [

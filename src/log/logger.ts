@@ -126,11 +126,15 @@ export class Logger {
         merged[RESERVED.has(key) ? `${key}_` : key] = value;
       }
     }
-    this.sink.write(
+    const line =
       this.format === 'json'
         ? `${JSON.stringify({ time: time.toISOString(), level, component: this.component, msg, ...merged })}\n`
-        : `${textLine(time, level, this.component, msg, merged)}\n`,
-    );
+        : `${textLine(time, level, this.component, msg, merged)}\n`;
+    try {
+      this.sink.write(line);
+    } catch {
+      // A log that cannot be written (a full disk, a closed pipe) is lost, never fatal.
+    }
   }
 }
 
