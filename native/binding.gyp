@@ -11,7 +11,8 @@
         "src/batch.cc",
         "src/netlink.cc",
         "src/bpf.cc",
-        "src/netns.cc"
+        "src/netns.cc",
+        "src/unixdgram.cc"
       ],
       "libraries": ["<!(node check-libbpf.cjs)"],
       "dependencies": [

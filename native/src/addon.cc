@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   greoip::InitNetlink(env, exports);
   greoip::InitBpf(env, exports);
   greoip::InitNetns(env, exports);
+  greoip::InitUnixDatagram(env, exports);
   return exports;
 }
 
