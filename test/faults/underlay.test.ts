@@ -12,6 +12,7 @@ import { ip } from '../../src/demo/netns.ts';
 import { requireRoot } from '../helpers.ts';
 import {
   createLab,
+  EOIP,
   type Lab,
   list,
   run,
