@@ -116,6 +116,7 @@ interface NativeAddon {
   netlinkOpen(): number;
   netlinkSend(fd: number, message: Uint8Array): void;
   netlinkRecv(fd: number, timeoutMs: number): Buffer | null;
+  unixDatagramSend(path: string, message: Buffer): void;
   BatchIo: new (
     fd: number,
     kind: BatchKind,
@@ -157,7 +158,8 @@ export function openNativeAddon(path: string): NativeAddon {
 
 /** The loaded addon (loaded once, on first use). */
 export function loadNative(): NativeAddon {
-  addon ??= openNativeAddon(nativeAddonPath());
+  // GREOIP_NATIVE_ADDON selects another build, e.g. the sanitized one (scripts/build-native-sanitized.sh).
+  addon ??= openNativeAddon(process.env.GREOIP_NATIVE_ADDON || nativeAddonPath());
   return addon;
 }
 
@@ -223,6 +225,14 @@ export const netlink = {
     return loadNative().netlinkRecv(fd, timeoutMs);
   },
 };
+
+/**
+ * One datagram to a unix datagram socket: an absolute path, or `@name` for an abstract socket (as
+ * $NOTIFY_SOCKET gives them). Node's dgram module has no AF_UNIX.
+ */
+export function unixDatagramSend(path: string, message: Buffer): void {
+  loadNative().unixDatagramSend(path, message);
+}
 
 /** close(2) on any fd the addon returned. */
 export function close(fd: number): void {

@@ -12,6 +12,7 @@ import type { RuntimePaths } from '../../src/daemon/paths.ts';
 import type { Host } from '../../src/daemon/preflight.ts';
 import { Daemon } from '../../src/daemon/server.ts';
 import type { TunnelConfig } from '../../src/eoip/config.ts';
+import { Logger } from '../../src/log/logger.ts';
 import { MemoryBackend } from './memory-backend.ts';
 
 export const IDENTITY = { cookie: '77', bootId: 'test-boot' };
@@ -20,7 +21,14 @@ export interface InProcess {
   daemon: Daemon;
   backend: MemoryBackend;
   paths: RuntimePaths;
-  logs: string[];
+  /** What the daemon logged, one parsed JSON line per event. */
+  logs: LogEvent[];
+}
+
+export interface LogEvent {
+  level: string;
+  msg: string;
+  [field: string]: unknown;
 }
 
 export async function startInProcess(
@@ -42,13 +50,17 @@ export async function startInProcess(
     pid: join(dir, 'daemon.pid'),
   };
   const backend = options.backend ?? new MemoryBackend();
-  const logs: string[] = [];
+  const logs: LogEvent[] = [];
   const daemon = new Daemon({
     paths,
     backends: { userland: backend },
     configFile: options.config ? join(dir, 'tunnels.yaml') : null,
     loadConfig: async () => options.config!(),
-    log: (line) => logs.push(line),
+    log: new Logger({
+      component: 'daemon',
+      format: 'json',
+      sink: { write: (line: string) => logs.push(JSON.parse(line) as LogEvent) },
+    }),
     identity: IDENTITY,
     host: { interfaceIndex: () => null, canBind: () => true, ...options.host },
     ...(options.retryMs === undefined ? {} : { retryMs: options.retryMs }),
@@ -66,6 +78,7 @@ export class RawClient {
   readonly replies: unknown[] = [];
   private buffered = '';
   private readonly conn: Socket;
+  private wake: () => void = () => undefined;
   closed = false;
 
   constructor(socket: string) {
@@ -73,15 +86,17 @@ export class RawClient {
     this.conn.setEncoding('utf8');
     this.conn.on('data', (chunk: string) => {
       this.buffered += chunk;
-      let nl = this.buffered.indexOf('\n');
-      while (nl >= 0) {
-        this.replies.push(JSON.parse(this.buffered.slice(0, nl)));
-        this.buffered = this.buffered.slice(nl + 1);
-        nl = this.buffered.indexOf('\n');
+      let start = 0;
+      for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n', start)) {
+        this.replies.push(JSON.parse(this.buffered.slice(start, nl)));
+        start = nl + 1;
       }
+      this.buffered = this.buffered.slice(start);
+      this.wake();
     });
     this.conn.on('close', () => {
       this.closed = true;
+      this.wake();
     });
     this.conn.on('error', () => undefined);
   }
@@ -94,7 +109,13 @@ export class RawClient {
   async until(count: number, timeoutMs = 30_000): Promise<unknown[]> {
     const deadline = Date.now() + timeoutMs;
     while (this.replies.length < count && !this.closed && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     }
     return this.replies;
   }

@@ -17,7 +17,6 @@ import {
   runtimeDir,
   runtimeRoot,
   stopDaemonIn,
-  uniqueName,
 } from './helpers.ts';
 
 /** A namespace whose stopped daemon left e1 and e2, and the path of its state file. */
@@ -25,8 +24,7 @@ async function stopped(
   t: import('ava').ExecutionContext,
 ): Promise<{ ns: string; root: string; env: NodeJS.ProcessEnv; state: string }> {
   const { root, env } = runtimeRoot(t);
-  const ns = uniqueName('corrupt');
-  addNetns(t, ns);
+  const ns = addNetns(t, 'corrupt');
   for (const [name, tid] of [
     ['e1', '1'],
     ['e2', '2'],
@@ -55,7 +53,7 @@ for (const [what, corrupt, reason] of [
     t.is(add.status, 0, add.stderr);
     t.regex(
       daemonLog(root, ns),
-      /is not a usable state file .*moved to .*state\.json\.corrupt-.*the interfaces it listed are left alone/,
+      /"msg":"state file unusable: starting without tunnels, its interfaces left alone".*"moved_to":"[^"]*state\.json\.corrupt-/,
     );
     t.true(files(runtimeDir(root, ns)).some((f) => f.startsWith('state.json.corrupt-')));
     const listed = JSON.parse(eoipIn(ns, env, ['list', '--json']).stdout) as { config: { name: string } }[];
@@ -97,7 +95,7 @@ test.serial(
     t.is(add.status, 0, add.stderr);
     t.regex(
       daemonLog(root, ns),
-      /tunnels\[0\]\.config: tunnel-id: "one" is not an integer: entry left out \(the file is kept as .*corrupt-/,
+      /"msg":"state entry left out".*"reason":"tunnels\[0\]\.config: tunnel-id: \\"one\\" is not an integer".*"kept_as":"[^"]*corrupt-/,
     );
     const listed = JSON.parse(eoipIn(ns, env, ['list', '--json']).stdout) as { config: { name: string } }[];
     t.deepEqual(

@@ -20,7 +20,6 @@ import {
   runtimeDir,
   runtimeRoot,
   stopDaemonIn,
-  uniqueName,
 } from './helpers.ts';
 
 /** A namespace whose stopped daemon left tunnels ghost1 and ghost2 in its state file. */
@@ -29,8 +28,7 @@ async function leaveGhosts(
   root: string,
   env: NodeJS.ProcessEnv,
 ): Promise<string> {
-  const old = uniqueName('old');
-  addNetns(t, old);
+  const old = addNetns(t, 'old');
   for (const [name, tid] of [
     ['ghost1', '77'],
     ['ghost2', '78'],
@@ -48,8 +46,8 @@ test.serial(
     requireRoot();
     const { root, env } = runtimeRoot(t);
     const old = await leaveGhosts(t, root, env);
-    const fresh = uniqueName('new');
-    t.log(`inode reused by the kernel: ${await replaceNetns(t, old, fresh, root)}`);
+    const { fresh, reused } = await replaceNetns(t, old, root);
+    t.log(`inode reused by the kernel: ${reused}`);
     // The user of the new namespace makes a tap of the old name by hand.
     ip(['tuntap', 'add', 'dev', 'ghost1', 'mode', 'tap'], fresh);
     const mine = identity(fresh, 'ghost1');
@@ -57,8 +55,11 @@ test.serial(
     const add = eoipIn(fresh, env, ['add', 'name', 'mine', 'tid', '5', 'remote', '192.0.2.5']);
     t.is(add.status, 0, add.stderr);
     const log = daemonLog(root, fresh);
-    t.regex(log, /was written in another network namespace .*not adopted, moved to .*state\.json\.foreign-/);
-    t.regex(log, /started in .* with 0 tunnel\(s\).*\n.*added mine/);
+    t.regex(
+      log,
+      /"msg":"state file of another network namespace not adopted".*"moved_to":"[^"]*state\.json\.foreign-/,
+    );
+    t.regex(log, /"msg":"started".*"tunnels":0.*\n.*"msg":"tunnel added","tunnel":"mine"/);
     const listed = eoipIn(fresh, env, ['list', '--json']);
     t.deepEqual(
       (JSON.parse(listed.stdout) as { config: { name: string } }[]).map((s) => s.config.name),
@@ -74,8 +75,8 @@ test.serial('greoip cleanup in a namespace that reuses a deleted one’s inode r
   requireRoot();
   const { root, env } = runtimeRoot(t);
   const old = await leaveGhosts(t, root, env);
-  const fresh = uniqueName('new');
-  t.log(`inode reused by the kernel: ${await replaceNetns(t, old, fresh, root)}`);
+  const { fresh, reused } = await replaceNetns(t, old, root);
+  t.log(`inode reused by the kernel: ${reused}`);
   for (const name of ['ghost1', 'ghost2']) ip(['tuntap', 'add', 'dev', name, 'mode', 'tap'], fresh);
   const before = ['ghost1', 'ghost2'].map((n) => identity(fresh, n));
 
@@ -95,8 +96,7 @@ test.serial(
   async (t) => {
     requireRoot();
     const { root, env } = runtimeRoot(t);
-    const ns = uniqueName('own');
-    addNetns(t, ns);
+    const ns = addNetns(t, 'own');
     for (const [name, tid] of [
       ['made1', '1'],
       ['made2', '2'],
