@@ -158,7 +158,12 @@ async function interop(kernel: Kernel): Promise<Interop> {
       }[]
     )[0]!.flags.includes('NO-CARRIER');
 
+  /**
+   * Starts the daemon and resolves, once it logged `started`, with the time it was spawned: a restarted
+   * daemon restores its tunnels, and their keepalives may reach the guest, before that line is read.
+   */
   const startDaemon = async (): Promise<number> => {
+    const spawnedAt = Date.now();
     const d = spawn(IP, ['netns', 'exec', NS, process.execPath, GREOIP, 'daemon'], {
       env,
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -172,7 +177,7 @@ async function interop(kernel: Kernel): Promise<Interop> {
     });
     for (let i = 0; i < 200; i++) {
       if (d.exitCode !== null) throw new Error(`daemon exited: ${log}`);
-      if (log.includes('started')) return Date.now();
+      if (log.includes('started')) return spawnedAt;
       await sleep(50);
     }
     throw new Error(`daemon did not start: ${log}`);
@@ -525,7 +530,7 @@ labTest(
       const down = r.markerAt.get(`down-after-host-stop-${dev}`)! - stopped;
       const up = r.markerAt.get(`up-after-host-start-${dev}`)! - started;
       t.log(
-        `guest ${dev}: carrier down ${down} ms after the host daemon stopped, up ${up} ms after it restarted`,
+        `guest ${dev}: carrier down ${down} ms after the host daemon stopped, up ${up} ms after it was started again`,
       );
       // The last keepalive left at most one interval before the stop: down between timeout - interval
       // and timeout after it, plus the guest's 100 ms polling and TCG's slowness.
@@ -533,7 +538,8 @@ labTest(
         down >= timeout - KEEPALIVE.interval * 1000 - 500 && down <= timeout + 3000,
         `${dev} down after ${down} ms`,
       );
-      t.true(up >= 0 && up <= 5000, `${dev} up after ${up} ms`);
+      // From the restarted daemon's spawn: node's start-up, the tunnels restored, the first keepalive.
+      t.true(up >= 0 && up <= 8000, `${dev} up after ${up} ms`);
     }
   },
 );
