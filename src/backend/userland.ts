@@ -3,6 +3,7 @@
  * all tunnels of a family and underlay binding, batched I/O through the
  * native addon, and the datapath and keepalive machine of src/eoip.
  */
+import { constants } from 'node:os';
 import type { Family, KeepaliveConfig, TunnelConfig } from '../eoip/config.ts';
 import {
   createRxResult,
@@ -32,11 +33,15 @@ const SOCKET_SLOT_SIZE = 65536;
 const TAP_SLOTS = 32;
 const TAP_SLOT_SIZE = 65536;
 const ADDRESS_BYTES = 16;
+/** How often a tunnel whose tap was deleted looks for an interface of its name again. */
+const REATTACH_INTERVAL_MS = 1000;
 
 export interface UserlandOptions {
   /** Monotonic clock in milliseconds (injected for tests). */
   now?: () => number;
   io?: NativeIo;
+  /** Events an operator should see (a tap deleted under us, and its return). */
+  log?: (line: string) => void;
 }
 
 interface UserTunnel extends DatapathTunnel {
@@ -48,6 +53,11 @@ interface UserTunnel extends DatapathTunnel {
   timer: NodeJS.Timeout | null;
   /** Destination slot (16 bytes) pre-filled with the remote address for sends. */
   dst: Uint8Array;
+  /** The tap was deleted under us: `tap` is closed and `watch` looks for the name to return. */
+  vanished: boolean;
+  watch: NodeJS.Timeout | null;
+  /** The last reason a returned interface could not be taken, logged once. */
+  reattachError: string | null;
 }
 
 /**
@@ -71,6 +81,7 @@ export class UserlandBackend implements TunnelBackend {
   readonly name = 'userland' as const;
   private readonly io: NativeIo;
   private readonly now: () => number;
+  private readonly log: (line: string) => void;
   private readonly tunnels = new Map<string, UserTunnel>();
   private readonly table = new TunnelTable<UserTunnel>();
   private readonly groups = new Map<string, SocketGroup>();
@@ -80,12 +91,29 @@ export class UserlandBackend implements TunnelBackend {
    */
   private readonly counting = new Map<Family, SocketGroup>();
   private readonly drops = new Float64Array(DROP_REASON_NAMES.length);
+  /**
+   * Drops by the sockets' filters (in the kernel, before recvmmsg), counted from the counting
+   * socket of each family: what earlier counting sockets saw, and the current one's counts
+   * when it took over (its filter had counted the same packets as its predecessor's).
+   */
+  private readonly filterPast = new Map<Family, Float64Array>();
+  private readonly filterSince = new Map<Family, number[]>();
   private readonly rx = createRxResult<UserTunnel>();
   private closed = false;
 
   constructor(options: UserlandOptions = {}) {
-    this.io = options.io ?? nativeIo();
     this.now = options.now ?? (() => performance.now());
+    this.log = options.log ?? (() => {});
+    let refusalLogged = false;
+    this.io =
+      options.io ??
+      nativeIo((reason) => {
+        if (refusalLogged) return;
+        refusalLogged = true;
+        this.log(
+          `packets the socket filter drops are not counted (the kernel refused the counting filter: ${reason})`,
+        );
+      });
   }
 
   async create(config: TunnelConfig): Promise<TunnelStatus> {
@@ -118,9 +146,7 @@ export class UserlandBackend implements TunnelBackend {
 
   private openTunnel(config: TunnelConfig, group: SocketGroup, undo: (() => void)[]): UserTunnel {
     const existed = this.io.linkExists(config.name);
-    const tap = this.io.openTap(config.name, TAP_SLOTS, TAP_SLOT_SIZE, (count) =>
-      this.onTapBatch(tunnel, count),
-    );
+    const tap = this.openTapOf(config.name, () => tunnel);
     undo.push(() => (existed ? tap.close() : this.io.deleteTap(config.name, tap)));
     this.io.setMtu(config.name, config.mtu);
     this.io.setUp(config.name, true);
@@ -138,9 +164,23 @@ export class UserlandBackend implements TunnelBackend {
       counters: zeroCounters(),
       timer: null,
       dst: destinationSlot(config.family, key),
+      vanished: false,
+      watch: null,
+      reattachError: null,
     };
     this.io.setCarrier(tap, true);
     return tunnel;
+  }
+
+  /** The tunnel is looked up late: the tap is opened before the tunnel object exists. */
+  private openTapOf(name: string, tunnel: () => UserTunnel): BatchPort {
+    return this.io.openTap(
+      name,
+      TAP_SLOTS,
+      TAP_SLOT_SIZE,
+      (count) => this.onTapBatch(tunnel(), count),
+      (errno) => this.onTapGone(tunnel(), errno),
+    );
   }
 
   async change(name: string, next: TunnelConfig): Promise<TunnelStatus> {
@@ -180,7 +220,7 @@ export class UserlandBackend implements TunnelBackend {
     tunnel.config = next;
     if (!sameKeepalive(old.keepalive, next.keepalive)) {
       const carrier = tunnel.keepalive.reconfigure(next.keepalive, this.now());
-      if (carrier !== null) this.io.setCarrier(tunnel.tap, carrier);
+      if (carrier !== null) this.setCarrier(tunnel, carrier);
     }
     this.schedule(tunnel);
     return this.status(tunnel);
@@ -191,12 +231,16 @@ export class UserlandBackend implements TunnelBackend {
     const tunnel = this.tunnels.get(name);
     if (!tunnel) throw new BackendError(`no tunnel named ${name}`, 'name');
     this.stopTunnel(tunnel);
-    this.io.deleteTap(name, tunnel.tap);
+    // A vanished tap is gone already; an interface now bearing its name is not ours to delete.
+    if (tunnel.vanished) tunnel.tap.close();
+    else this.io.deleteTap(name, tunnel.tap);
   }
 
   private stopTunnel(tunnel: UserTunnel): void {
     if (tunnel.timer) clearTimeout(tunnel.timer);
     tunnel.timer = null;
+    if (tunnel.watch) clearTimeout(tunnel.watch);
+    tunnel.watch = null;
     tunnel.tap.stop();
     this.table.remove(tunnel);
     this.tunnels.delete(tunnel.config.name);
@@ -208,15 +252,40 @@ export class UserlandBackend implements TunnelBackend {
   }
 
   unmatchedDrops(): Record<string, number> {
-    return Object.fromEntries(DROP_REASON_NAMES.map((name, i) => [name, this.drops[i]!]));
+    const total = Float64Array.from(this.drops);
+    for (const past of this.filterPast.values()) for (let i = 0; i < past.length; i++) total[i]! += past[i]!;
+    for (const [family, group] of this.counting) {
+      const now = group.port.filterDrops();
+      const since = this.filterSince.get(family);
+      if (now && since) for (let i = 0; i < now.length; i++) total[i]! += now[i]! - since[i]!;
+    }
+    return Object.fromEntries(DROP_REASON_NAMES.map((name, i) => [name, total[i]!]));
+  }
+
+  /** `group` counts the unmatched packets of its family from now on. */
+  private countWith(family: Family, group: SocketGroup | undefined): void {
+    const previous = this.counting.get(family);
+    const since = this.filterSince.get(family);
+    const final = previous?.port.filterDrops();
+    if (final && since) {
+      const past = this.filterPast.get(family) ?? new Float64Array(DROP_REASON_NAMES.length);
+      for (let i = 0; i < final.length; i++) past[i]! += final[i]! - since[i]!;
+      this.filterPast.set(family, past);
+    }
+    this.filterSince.delete(family);
+    this.counting.delete(family);
+    if (!group) return;
+    this.counting.set(family, group);
+    const start = group.port.filterDrops();
+    if (start) this.filterSince.set(family, start);
   }
 
   async close(options: { keepInterfaces: boolean }): Promise<void> {
     if (this.closed) return;
     for (const tunnel of [...this.tunnels.values()]) {
       this.stopTunnel(tunnel);
-      if (options.keepInterfaces) {
-        this.io.setCarrier(tunnel.tap, false);
+      if (options.keepInterfaces || tunnel.vanished) {
+        this.setCarrier(tunnel, false);
         tunnel.tap.close();
       } else {
         this.io.deleteTap(tunnel.config.name, tunnel.tap);
@@ -234,6 +303,7 @@ export class UserlandBackend implements TunnelBackend {
       carrier: t.keepalive.carrier,
       lastKeepaliveAgoMs: last === null ? null : Math.max(0, Math.round(this.now() - last)),
       counters: { ...t.counters },
+      interface: t.vanished ? 'vanished' : 'present',
     };
   }
 
@@ -268,20 +338,19 @@ export class UserlandBackend implements TunnelBackend {
     };
     for (let i = 0; i < TAP_SLOTS; i++) group.txOffsets[i] = i * TAP_SLOT_SIZE;
     this.groups.set(key, group);
-    if (!this.counting.has(group.family)) this.counting.set(group.family, group);
+    if (!this.counting.has(group.family)) this.countWith(group.family, group);
     group.port.start();
     return group;
   }
 
   private releaseGroup(group: SocketGroup): void {
     if (--group.users > 0) return;
-    group.port.close();
     this.groups.delete(group.key);
     if (this.counting.get(group.family) === group) {
-      this.counting.delete(group.family);
       const next = [...this.groups.values()].find((g) => g.family === group.family);
-      if (next) this.counting.set(group.family, next);
+      this.countWith(group.family, next);
     }
+    group.port.close();
   }
 
   private sendKeepalive(tunnel: UserTunnel): void {
@@ -333,7 +402,7 @@ export class UserlandBackend implements TunnelBackend {
   }
 
   private deliver(tunnel: UserTunnel, buf: Buffer, off: number, len: number): void {
-    const written = this.io.writeFrame(tunnel.tap, buf, off, len);
+    const written = !tunnel.vanished && this.io.writeFrame(tunnel.tap, buf, off, len);
     if (written) {
       tunnel.counters.rxPackets++;
       tunnel.counters.rxBytes += len;
@@ -345,7 +414,7 @@ export class UserlandBackend implements TunnelBackend {
   private onKeepalive(tunnel: UserTunnel): void {
     tunnel.counters.rxKeepalives++;
     const carrier = tunnel.keepalive.received(this.now());
-    if (carrier !== null) this.io.setCarrier(tunnel.tap, carrier);
+    if (carrier !== null) this.setCarrier(tunnel, carrier);
     this.schedule(tunnel);
   }
 
@@ -390,9 +459,73 @@ export class UserlandBackend implements TunnelBackend {
     if (this.tunnels.get(tunnel.config.name) !== tunnel) return;
     const step = tunnel.keepalive.tick(this.now());
     if (step.send) this.sendKeepalive(tunnel);
-    if (step.carrier !== null) this.io.setCarrier(tunnel.tap, step.carrier);
+    if (step.carrier !== null) this.setCarrier(tunnel, step.carrier);
     this.schedule(tunnel);
   }
+
+  // --- a tap deleted under us ------------------------------------------------------------
+
+  /** Carrier follows the keepalive machine; a vanished tap takes it again when it returns. */
+  private setCarrier(tunnel: UserTunnel, on: boolean): void {
+    if (!tunnel.vanished) this.io.setCarrier(tunnel.tap, on);
+  }
+
+  private onTapGone(tunnel: UserTunnel, errno: number): void {
+    if (this.tunnels.get(tunnel.config.name) !== tunnel || tunnel.vanished) return;
+    tunnel.vanished = true;
+    tunnel.reattachError = null;
+    tunnel.tap.close();
+    const name = tunnel.config.name;
+    this.log(
+      `tunnel ${name}: its interface was deleted (${errnoName(errno)}); ` +
+        `waiting for an interface named ${name} to take up again`,
+    );
+    this.watchForTap(tunnel);
+  }
+
+  private watchForTap(tunnel: UserTunnel): void {
+    tunnel.watch = setTimeout(() => this.reattach(tunnel), REATTACH_INTERVAL_MS);
+    tunnel.watch.unref();
+  }
+
+  /** Takes a re-created tap of the tunnel's name (`ip tuntap add NAME mode tap`) as its own. */
+  private reattach(tunnel: UserTunnel): void {
+    tunnel.watch = null;
+    const name = tunnel.config.name;
+    if (this.tunnels.get(name) !== tunnel || !tunnel.vanished) return;
+    if (!this.io.linkExists(name)) {
+      this.watchForTap(tunnel);
+      return;
+    }
+    let tap: BatchPort | null = null;
+    try {
+      tap = this.openTapOf(name, () => tunnel);
+      this.io.setMtu(name, tunnel.config.mtu);
+      this.io.setUp(name, true);
+      this.io.setCarrier(tap, tunnel.keepalive.carrier);
+    } catch (err) {
+      tap?.close();
+      const reason = (err as Error).message;
+      if (reason !== tunnel.reattachError) {
+        this.log(
+          `tunnel ${name}: an interface of that name exists but cannot be its tap (${reason}); still waiting`,
+        );
+        tunnel.reattachError = reason;
+      }
+      this.watchForTap(tunnel);
+      return;
+    }
+    tunnel.tap = tap;
+    tunnel.vanished = false;
+    tunnel.reattachError = null;
+    tap.start();
+    this.log(`tunnel ${name}: interface ${name} is back, the tunnel runs on it again`);
+  }
+}
+
+function errnoName(errno: number): string {
+  const entry = Object.entries(constants.errno).find(([, value]) => value === errno);
+  return entry ? entry[0] : `errno ${errno}`;
 }
 
 function keyOf(config: TunnelConfig): { remote4: number; remote6: Uint8Array } {

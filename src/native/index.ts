@@ -87,6 +87,32 @@ export interface BatchStats {
 
 /** The batch callback: `count` messages are in slots 0..count-1 of the receive area until it returns. */
 export type OnBatch = (count: number) => void;
+/** A receive area: slots of slotSize bytes, and per slot a length and two 16-byte addresses. */
+export interface BatchArea {
+  readonly rxBuffer: Buffer;
+  readonly rxLengths: Uint32Array;
+  readonly rxSrc: Uint8Array;
+  readonly rxDst: Uint8Array;
+}
+
+/**
+ * A receive area several BatchIo can share (taps: one process reads one batch at a time and
+ * consumes it in onBatch). Pages are mapped on first use, so an idle area costs no memory.
+ */
+export function batchArea(slots: number, slotSize: number): BatchArea {
+  return loadNative().batchArea(slots, slotSize);
+}
+
+/**
+ * For a long-running daemon: a fixed glibc mmap threshold and one malloc arena, so memory freed
+ * after a reload of many tunnels goes back to the system instead of staying fragmented.
+ */
+export function mallocTuneForDaemon(): void {
+  loadNative().mallocTuneForDaemon();
+}
+
+/** The fd failed for good (a tap whose device was deleted): polling has stopped. Gets the errno. */
+export type OnError = (errno: number) => void;
 
 interface NativeBatchIo {
   readonly rxBuffer: Buffer;
@@ -110,6 +136,8 @@ interface NativeAddon {
   linkGetIndex(name: string): number;
   linkExists(name: string): boolean;
   rawOpen(family: RawFamily, protocol: number, opts: RawOptions): number;
+  rawAttachCountingFilter(fd: number, family: RawFamily): number;
+  rawFilterDrops(countersFd: number): number[];
   close(fd: number): void;
   peerCred(fd: number): PeerCredentials;
   netlinkOpen(): number;
@@ -121,7 +149,11 @@ interface NativeAddon {
     slots: number,
     slotSize: number,
     onBatch: OnBatch,
+    onError?: OnError,
+    area?: BatchArea,
   ) => NativeBatchIo;
+  batchArea(slots: number, slotSize: number): BatchArea;
+  mallocTuneForDaemon(): void;
 }
 
 let addon: NativeAddon | undefined;
@@ -187,6 +219,18 @@ export const raw = {
   close(fd: number): void {
     loadNative().close(fd);
   },
+  /**
+   * Replaces the socket's filter with the eBPF twin of `eoipFilter`, which counts what it drops
+   * (needs CAP_BPF or CAP_SYS_ADMIN). Returns the counters' fd, for filterDrops; close it with the
+   * socket.
+   */
+  attachCountingFilter(fd: number, family: RawFamily): number {
+    return loadNative().rawAttachCountingFilter(fd, family);
+  },
+  /** What the counting filter dropped: [bad IP header, fragment, not EoIP, truncated]. */
+  filterDrops(countersFd: number): number[] {
+    return loadNative().rawFilterDrops(countersFd);
+  },
 };
 
 /** Interface control (SIOC* ioctls) in the calling process's network namespace. */
@@ -251,8 +295,17 @@ export class BatchIo {
   readonly rxDst: Uint8Array;
   readonly #native: NativeBatchIo;
 
-  constructor(fd: number, kind: BatchKind, slots: number, slotSize: number, onBatch: OnBatch) {
-    this.#native = new (loadNative().BatchIo)(fd, kind, slots, slotSize, onBatch);
+  constructor(
+    fd: number,
+    kind: BatchKind,
+    slots: number,
+    slotSize: number,
+    onBatch: OnBatch,
+    onError?: OnError,
+    /** Receive into this shared area (see batchArea) instead of one of its own. */
+    area?: BatchArea,
+  ) {
+    this.#native = new (loadNative().BatchIo)(fd, kind, slots, slotSize, onBatch, onError, area);
     this.rxBuffer = this.#native.rxBuffer;
     this.rxLengths = this.#native.rxLengths;
     this.rxSrc = this.#native.rxSrc;
@@ -269,7 +322,10 @@ export class BatchIo {
     this.#native.stop();
   }
 
-  /** Stops polling and closes the fd; idempotent. Later send()/start() throw EBADF. */
+  /**
+   * Stops polling and closes the fd; idempotent. Later send()/start() throw EBADF. The receive
+   * area's pages are returned at once (rxBuffer reads as zeros) and the callbacks are released.
+   */
   close(): void {
     this.#native.close();
   }
