@@ -14,7 +14,7 @@ import {
   receive4,
   receive6,
 } from '../eoip/datapath.ts';
-import { KeepaliveMachine } from '../eoip/keepalive.ts';
+import { KeepaliveMachine, type LinkState } from '../eoip/keepalive.ts';
 import { remoteKey, TunnelTable } from '../eoip/table.ts';
 import { parseAddress as parse4 } from '../wire/ipv4.ts';
 import { parseAddress as parse6 } from '../wire/ipv6.ts';
@@ -23,6 +23,7 @@ import {
   BackendError,
   type TunnelBackend,
   type TunnelCounters,
+  type TunnelStateChange,
   type TunnelStatus,
   zeroCounters,
 } from './types.ts';
@@ -42,6 +43,8 @@ export interface UserlandOptions {
   io?: NativeIo;
   /** Events an operator should see (a tap deleted under us, and its return). */
   log?: (line: string) => void;
+  /** Called once per keepalive state change (never per packet): the daemon logs it. */
+  onStateChange?: (change: TunnelStateChange) => void;
 }
 
 interface UserTunnel extends DatapathTunnel {
@@ -49,6 +52,8 @@ interface UserTunnel extends DatapathTunnel {
   tap: BatchPort;
   group: SocketGroup;
   keepalive: KeepaliveMachine;
+  /** The state last passed to onStateChange. */
+  reportedState: LinkState;
   counters: TunnelCounters;
   timer: NodeJS.Timeout | null;
   /** Destination slot (16 bytes) pre-filled with the remote address for sends. */
@@ -82,6 +87,7 @@ export class UserlandBackend implements TunnelBackend {
   private readonly io: NativeIo;
   private readonly now: () => number;
   private readonly log: (line: string) => void;
+  private readonly onStateChange: (change: TunnelStateChange) => void;
   private readonly tunnels = new Map<string, UserTunnel>();
   private readonly table = new TunnelTable<UserTunnel>();
   private readonly groups = new Map<string, SocketGroup>();
@@ -114,6 +120,7 @@ export class UserlandBackend implements TunnelBackend {
           `packets the socket filter drops are not counted (the kernel refused the counting filter: ${reason})`,
         );
       });
+    this.onStateChange = options.onStateChange ?? (() => undefined);
   }
 
   async create(config: TunnelConfig): Promise<TunnelStatus> {
@@ -161,6 +168,7 @@ export class UserlandBackend implements TunnelBackend {
       tap,
       group,
       keepalive: new KeepaliveMachine(config.keepalive, this.now()),
+      reportedState: config.keepalive ? 'waiting' : 'off',
       counters: zeroCounters(),
       timer: null,
       dst: destinationSlot(config.family, key),
@@ -221,6 +229,7 @@ export class UserlandBackend implements TunnelBackend {
     if (!sameKeepalive(old.keepalive, next.keepalive)) {
       const carrier = tunnel.keepalive.reconfigure(next.keepalive, this.now());
       if (carrier !== null) this.setCarrier(tunnel, carrier);
+      this.reportState(tunnel, 'config');
     }
     this.schedule(tunnel);
     return this.status(tunnel);
@@ -415,6 +424,7 @@ export class UserlandBackend implements TunnelBackend {
     tunnel.counters.rxKeepalives++;
     const carrier = tunnel.keepalive.received(this.now());
     if (carrier !== null) this.setCarrier(tunnel, carrier);
+    if (tunnel.keepalive.state !== tunnel.reportedState) this.reportState(tunnel, 'keepalive');
     this.schedule(tunnel);
   }
 
@@ -460,6 +470,7 @@ export class UserlandBackend implements TunnelBackend {
     const step = tunnel.keepalive.tick(this.now());
     if (step.send) this.sendKeepalive(tunnel);
     if (step.carrier !== null) this.setCarrier(tunnel, step.carrier);
+    if (tunnel.keepalive.state !== tunnel.reportedState) this.reportState(tunnel, 'timeout');
     this.schedule(tunnel);
   }
 
@@ -520,6 +531,21 @@ export class UserlandBackend implements TunnelBackend {
     tunnel.reattachError = null;
     tap.start();
     this.log(`tunnel ${name}: interface ${name} is back, the tunnel runs on it again`);
+  }
+
+  private reportState(tunnel: UserTunnel, cause: TunnelStateChange['cause']): void {
+    const previous = tunnel.reportedState;
+    const state = tunnel.keepalive.state;
+    if (state === previous) return;
+    tunnel.reportedState = state;
+    this.onStateChange({
+      tunnel: tunnel.config.name,
+      backend: 'userland',
+      previous,
+      state,
+      carrier: tunnel.keepalive.carrier,
+      cause,
+    });
   }
 }
 

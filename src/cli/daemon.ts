@@ -3,14 +3,27 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Command } from 'commander';
 import { KernelBackend } from '../backend/kernel.ts';
+import type { TunnelStateChange } from '../backend/types.ts';
 import { UserlandBackend } from '../backend/userland.ts';
 import { loadConfigFile } from '../config/file.ts';
-import { NoDaemonError, request } from '../daemon/client.ts';
+import { ClientError, NoDaemonError, request } from '../daemon/client.ts';
+import { cleanupStopped } from '../daemon/offline.ts';
 import { runtimePaths } from '../daemon/paths.ts';
 import { Daemon } from '../daemon/server.ts';
-import { readState, writeState } from '../daemon/state.ts';
-import { mallocTuneForDaemon, tap } from '../native/index.ts';
+import { StateError } from '../daemon/state.ts';
+import type { Logger } from '../log/logger.ts';
+import { tunnelCollector } from '../metrics/tunnels.ts';
+import { mallocTuneForDaemon } from '../native/index.ts';
+import { createNotifier } from '../systemd/notify.ts';
+import { type CapabilityName, effectiveCapabilities, missingCapabilities } from './capabilities.ts';
 import { CliError } from './errors.ts';
+import {
+  loggerFrom,
+  metricsAddressFrom,
+  type ServiceOptions,
+  serviceOptions,
+  startMetrics,
+} from './service-options.ts';
 
 const DAEMON_HELP = `
 The daemon runs the EoIP/EoIPv6 tunnels of the network namespace it is
@@ -36,23 +49,34 @@ off, so addresses and bridge membership survive a restart; kernel links stay
 up and keep forwarding. A restarted daemon takes both back. "eoip del"
 removes one tunnel and its interface; "greoip cleanup" removes all of them.
 
-Needs CAP_NET_ADMIN and CAP_NET_RAW (root).
+Logs one line per event (tunnel added, carrier and keepalive state changes,
+reloads and what they changed, refused requests), never per packet: JSON
+lines when stderr is not a terminal (journald), text on a terminal;
+--log-format overrides. With --metrics it serves Prometheus metrics (per
+tunnel counters as eoip list shows them, keepalive state, carrier, drops by
+reason) on that address, inside the daemon's network namespace.
+
+Under systemd (Type=notify, $NOTIFY_SOCKET set) it reports READY=1 once every
+tunnel of the config exists, RELOADING=1 on SIGHUP and STOPPING=1 on SIGTERM.
+Units: greoip install-units.
+
+Needs CAP_NET_ADMIN and CAP_NET_RAW (root); CAP_BPF for the eBPF backend.
 
 Examples:
   greoip daemon &
-  greoip daemon --config /etc/greoip/tunnels.yaml
+  greoip daemon --config /etc/greoip/tunnels.yaml --metrics 127.0.0.1:9464
   ip netns exec site-a greoip daemon`;
 
 export function registerDaemon(program: Command): void {
-  program
+  const daemon = program
     .command('daemon')
     .summary('run the userland tunnels of this network namespace (foreground)')
     .description('Run the userland EoIP/EoIPv6 tunnel daemon in the foreground.')
-    .option('-c, --config <file>', 'create the tunnels of this YAML or TOML file and reload it on SIGHUP')
-    .addHelpText('after', DAEMON_HELP)
-    .action(async (opts: { config?: string }) => {
-      await runDaemon(opts.config ?? null);
-    });
+    .option('-c, --config <file>', 'create the tunnels of this YAML or TOML file and reload it on SIGHUP');
+  for (const option of serviceOptions()) daemon.addOption(option);
+  daemon.addHelpText('after', DAEMON_HELP).action(async (opts: { config?: string } & ServiceOptions) => {
+    await runDaemon(opts.config ?? null, opts);
+  });
   program
     .command('status')
     .summary('show the daemon of this network namespace and what it dropped')
@@ -74,11 +98,25 @@ export function registerDaemon(program: Command): void {
     });
 }
 
-function log(line: string): void {
-  process.stderr.write(`greoip daemon: ${line}\n`);
+/** Carrier and keepalive state changes, one line each (the backend reports each change once). */
+function logStateChange(log: Logger, c: TunnelStateChange): void {
+  const fields = {
+    tunnel: c.tunnel,
+    backend: c.backend,
+    state: c.state,
+    previous: c.previous,
+    cause: c.cause,
+  };
+  const carrierBefore = c.previous !== 'down';
+  if (c.carrier !== carrierBefore)
+    log.log(c.carrier ? 'info' : 'warn', c.carrier ? 'carrier up' : 'carrier down', fields);
+  else log.info('keepalive state changed', fields);
 }
 
-async function runDaemon(configFile: string | null): Promise<void> {
+/** Taps and links (CAP_NET_ADMIN), raw IP sockets for the tunnels (CAP_NET_RAW). CAP_BPF is for eBPF only. */
+const NEEDED: readonly CapabilityName[] = ['CAP_NET_ADMIN', 'CAP_NET_RAW'];
+
+async function runDaemon(configFile: string | null, opts: ServiceOptions): Promise<void> {
   // A daemon's young generation need not grow: the datapath does not allocate per packet, and
   // V8 keeps a grown one (up to 32 MB) resident for good after a burst of config work.
   setFlagsFromString('--semi-space-growth-factor=1');
@@ -87,26 +125,76 @@ async function runDaemon(configFile: string | null): Promise<void> {
   // it long after. Collect once when the reload is done.
   setFlagsFromString('--expose-gc');
   const collect = runInNewContext('gc') as () => void;
+  // stderr may be a file on a full disk or a pipe nobody reads: its errors must not stop the daemon
+  // (the logger drops a line it cannot write).
+  process.stderr.on('error', () => undefined);
+  const log = loggerFrom(opts, 'daemon');
+  const metricsAddress = metricsAddressFrom(opts);
+  const missing = missingCapabilities(NEEDED, effectiveCapabilities());
+  if (missing.length > 0) {
+    const message = `missing ${missing.join(' and ')}: the daemon needs CAP_NET_ADMIN (taps, links) and CAP_NET_RAW (raw IP sockets); run it as root or grant them (greoip.service does)`;
+    log.error('start failed', { error: message, missing });
+    throw new CliError(message, 1, true);
+  }
+  const notifier = createNotifier();
+  const userland = new UserlandBackend({
+    onStateChange: (c) => logStateChange(log, c),
+    log: (line) => log.warn(line),
+  });
+  const kernel = new KernelBackend();
   const daemon = new Daemon({
     paths: runtimePaths(),
-    backends: { userland: new UserlandBackend({ log }), kernel: new KernelBackend() },
+    backends: { userland, kernel },
     configFile,
     loadConfig: loadConfigFile,
     log,
   });
+  // Listening first: a taken port fails before any tunnel is touched.
+  const metrics = await startMetrics(
+    metricsAddress,
+    'daemon',
+    [
+      tunnelCollector({
+        tunnels: () => daemon.list(),
+        unmatchedDrops: () => sumDrops([userland.unmatchedDrops(), kernel.unmatchedDrops()]),
+      }),
+    ],
+    log,
+  );
   try {
     await daemon.start();
   } catch (err) {
-    throw new CliError((err as Error).message);
+    await metrics?.close();
+    const field = (err as { field?: unknown }).field;
+    log.error('start failed', {
+      error: (err as Error).message,
+      field: typeof field === 'string' ? field : undefined,
+    });
+    throw new CliError((err as Error).message, 1, true);
   }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      void daemon.stop(signal).then(resolve);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => void daemon.reload().then(collect));
+  const summary = () => `${daemon.list().length} tunnel(s)`;
+  notifier.ready(summary());
+  const stop = (signal: string) => {
+    notifier.stopping(`stopping (${signal})`);
+    void daemon.stop(signal);
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    notifier.reloading('reloading');
+    void daemon.reload().then(() => {
+      collect();
+      notifier.ready(summary());
+    });
   });
+  await daemon.stopped;
+  await metrics?.close();
+}
+
+function sumDrops(all: Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const drops of all) for (const [k, v] of Object.entries(drops)) out[k] = (out[k] ?? 0) + v;
+  return out;
 }
 
 async function showStatus(json: boolean): Promise<void> {
@@ -114,7 +202,7 @@ async function showStatus(json: boolean): Promise<void> {
   try {
     reply = await request(runtimePaths().socket, { op: 'status' });
   } catch (err) {
-    if (err instanceof NoDaemonError) throw new CliError(err.message);
+    if (err instanceof ClientError) throw new CliError(err.message);
     throw err;
   }
   if (!reply.ok || !reply.status) throw new CliError(reply.ok ? 'the daemon sent no status' : reply.error);
@@ -136,31 +224,40 @@ async function showStatus(json: boolean): Promise<void> {
   );
 }
 
+/** Per tunnel, the time a flush may take on a slow machine (deleting an interface, mostly). */
+const FLUSH_MS_PER_TUNNEL = 100;
+
 async function cleanup(): Promise<void> {
   const paths = runtimePaths();
   try {
-    const reply = await request(paths.socket, { op: 'flush' });
+    const status = await request(paths.socket, { op: 'status' });
+    const count = status.ok ? (status.status?.tunnels ?? 0) : 0;
+    const reply = await request(paths.socket, { op: 'flush' }, 30_000 + FLUSH_MS_PER_TUNNEL * count);
     if (!reply.ok) throw new CliError(reply.error);
     await request(paths.socket, { op: 'shutdown' });
     process.stdout.write('removed every tunnel; the daemon stopped\n');
     return;
   } catch (err) {
-    if (!(err instanceof NoDaemonError)) throw err;
-  }
-  const tunnels = (await readState(paths.state)) ?? [];
-  const failed: string[] = [];
-  const kernel = tunnels.some((t) => t.backend === 'kernel') ? new KernelBackend() : null;
-  for (const t of tunnels) {
-    try {
-      if (t.backend === 'kernel') kernel?.removeLink(t.name);
-      else tap.delete(t.name);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENODEV')
-        failed.push(`${t.name}: ${(err as Error).message}`);
+    if (err instanceof NoDaemonError) {
+      // no daemon: work from its state file below
+    } else if (err instanceof ClientError) {
+      throw new CliError(err.message);
+    } else {
+      throw err;
     }
   }
-  await kernel?.close({ keepInterfaces: true });
-  await writeState(paths.state, []).catch(() => undefined);
-  if (failed.length > 0) throw new CliError(`could not remove: ${failed.join('; ')}`);
-  process.stdout.write(`removed ${tunnels.length} interface(s) left by a stopped daemon\n`);
+  let result: Awaited<ReturnType<typeof cleanupStopped>>;
+  try {
+    result = await cleanupStopped(paths);
+  } catch (err) {
+    if (err instanceof StateError) throw new CliError(`${err.message}; nothing removed`);
+    throw err;
+  }
+  if (result.note) process.stderr.write(`greoip: ${result.note}\n`);
+  if (result.notOurs.length > 0) {
+    process.stderr.write(
+      `greoip: left alone (an interface of that name exists, but not the one greoip made): ${result.notOurs.join(', ')}\n`,
+    );
+  }
+  process.stdout.write(`removed ${result.removed.length} interface(s) left by a stopped daemon\n`);
 }

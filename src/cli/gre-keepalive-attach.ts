@@ -11,6 +11,9 @@ import {
   type XdpMode,
 } from '../bpf/attach.ts';
 import { type Mode, PolicyError } from '../gre-keepalive/index.ts';
+import { buildInfoCollector } from '../metrics/build-info.ts';
+import { bpfReflectorCollector } from '../metrics/gre-keepalive.ts';
+import { renderExposition } from '../metrics/registry.ts';
 import { CliError } from './errors.ts';
 import { peerOption, policyCliError, policyOption } from './gre-keepalive-options.ts';
 
@@ -37,6 +40,7 @@ The policy (--policy, --peer) is the same as for "run". Needs root
   gre-keepalive attach gre1 --reply plain
   gre-keepalive attach eth0 --mode underlay --peer 192.0.2.0/24
   gre-keepalive status
+  gre-keepalive status --metrics > /var/lib/prometheus/node-exporter/gre-keepalive.prom
   gre-keepalive detach gre1`;
 
 export function registerBpfCommands(program: Command): void {
@@ -89,8 +93,16 @@ export function registerBpfCommands(program: Command): void {
     .summary('devices with the eBPF reflector and its counters')
     .argument('[dev]', 'only this device')
     .option('--json', 'print JSON')
-    .action(async (dev: string | undefined, opts: { json?: boolean }) => {
+    .option('--metrics', 'print the counters in the Prometheus text format (node_exporter textfile, scripts)')
+    .action(async (dev: string | undefined, opts: { json?: boolean; metrics?: boolean }) => {
       const all = bpfCall(() => status(dev));
+      if (opts.metrics) {
+        const families = [buildInfoCollector('gre-keepalive'), bpfReflectorCollector(() => all)].flatMap(
+          (c) => c(),
+        );
+        process.stdout.write(renderExposition(families));
+        return;
+      }
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
         return;

@@ -8,9 +8,18 @@ import { type ExplainInput, explainWithBpf } from '../bpf/explain.ts';
 import { type Explained, explainPacket } from '../gre-keepalive/explain.ts';
 import { type Layout, type Mode, type Policy, VERDICT_NAMES, Verdict } from '../gre-keepalive/index.ts';
 import { UserlandReflector } from '../gre-keepalive-io/reflector.ts';
+import { reflectorCollector } from '../metrics/gre-keepalive.ts';
 import { CaptureFormatError, LINKTYPE, readCaptureFile } from '../pcap/index.ts';
+import { createNotifier } from '../systemd/notify.ts';
 import { CliError } from './errors.ts';
 import { peerOption, policyFrom, policyOption } from './gre-keepalive-options.ts';
+import {
+  loggerFrom,
+  metricsAddressFrom,
+  type ServiceOptions,
+  serviceOptions,
+  startMetrics,
+} from './service-options.ts';
 
 const WHY: Record<number, string> = {
   [Verdict.NOT_GRE]: 'not GRE (IP protocol 47)',
@@ -30,10 +39,15 @@ when its inner packet is a small GRE keepalive whose source is our own address
 (the outer destination) and whose destination is the sender (or, with
 --policy nat, the sender's private address, rewritten); everything else is
 counted and ignored, so the reflector is never an open relay. Counters are
-printed every --interval seconds and on exit (SIGINT/SIGTERM).
+printed every --interval seconds and on exit (SIGINT/SIGTERM); with --metrics
+they are served to Prometheus. Start and stop are logged (JSON lines off a
+terminal, --log-format); packets never are. Under systemd (Type=notify) it
+reports READY=1 once its sockets are open (gre-keepalive.service, installed by
+greoip install-units).
 
 Needs CAP_NET_RAW. Examples:
   gre-keepalive run
+  gre-keepalive run --interval 0 --metrics 127.0.0.1:9465
   gre-keepalive run --peer 192.0.2.0/24 --peer 2001:db8::/32 --policy nat`;
 
 const EXPLAIN_HELP = `
@@ -50,7 +64,7 @@ Examples:
 
 export function registerKeepaliveCommands(program: Command, withRun = true): void {
   if (withRun) {
-    program
+    const runCommand = program
       .command('run')
       .summary('answer GRE keepalives from user space (foreground)')
       .description('Answer GRE and GRE6 keepalives with raw sockets, in the foreground.')
@@ -58,13 +72,11 @@ export function registerKeepaliveCommands(program: Command, withRun = true): voi
       .addOption(policyOption())
       .option('--no-ipv6', 'do not open the IPv6 socket')
       .option('--interval <seconds>', 'how often to print counters (0: only on exit)', '10')
-      .option('--json', 'print counters as JSON lines')
-      .addHelpText('after', RUN_HELP)
-      .action(
-        async (opts: { peer: string[]; policy: Mode; ipv6: boolean; interval: string; json?: boolean }) => {
-          await run(opts);
-        },
-      );
+      .option('--json', 'print counters as JSON lines');
+    for (const option of serviceOptions()) runCommand.addOption(option);
+    runCommand.addHelpText('after', RUN_HELP).action(async (opts: RunOptions) => {
+      await run(opts);
+    });
   }
   program
     .command('explain')
@@ -109,21 +121,40 @@ interface ExplainOptions {
   json?: boolean;
 }
 
-async function run(opts: {
+interface RunOptions extends ServiceOptions {
   peer: string[];
   policy: Mode;
   ipv6: boolean;
   interval: string;
   json?: boolean;
-}): Promise<void> {
+}
+
+async function run(opts: RunOptions): Promise<void> {
   const interval = Number(opts.interval);
   if (!Number.isFinite(interval) || interval < 0)
     throw new CliError(`--interval: ${opts.interval} is not a number of seconds`);
+  const log = loggerFrom(opts, 'gre-keepalive');
+  const metricsAddress = metricsAddressFrom(opts);
+  const notifier = createNotifier();
   const reflector = new UserlandReflector(policyFrom(opts));
   try {
     reflector.start({ ipv6: opts.ipv6 });
   } catch (err) {
-    throw new CliError(`cannot open raw sockets: ${(err as Error).message} (needs CAP_NET_RAW)`);
+    const message = `cannot open raw sockets: ${(err as Error).message} (needs CAP_NET_RAW)`;
+    log.error('start failed', { error: message });
+    throw new CliError(message, 1, true);
+  }
+  let metrics: Awaited<ReturnType<typeof startMetrics>>;
+  try {
+    metrics = await startMetrics(
+      metricsAddress,
+      'gre-keepalive',
+      [reflectorCollector(() => reflector.counters())],
+      log,
+    );
+  } catch (err) {
+    reflector.close();
+    throw err;
   }
   const print = () => {
     const c = reflector.counters();
@@ -138,17 +169,23 @@ async function run(opts: {
       `replies sent ${c.repliesSent}, failed ${c.replyErrors}; seen: ${seen.join(', ') || 'nothing'}\n`,
     );
   };
-  process.stderr.write(
-    `gre-keepalive: answering keepalives (policy ${opts.policy}${opts.peer.length ? `, peers ${opts.peer.join(' ')}` : ', any peer'})\n`,
-  );
-  const timer = interval > 0 ? setInterval(print, interval * 1000) : null;
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  log.info('answering keepalives', {
+    policy: opts.policy,
+    peers: opts.peer.length > 0 ? opts.peer : 'any',
+    ipv6: opts.ipv6,
   });
+  notifier.ready(`answering keepalives (policy ${opts.policy})`);
+  const timer = interval > 0 ? setInterval(print, interval * 1000) : null;
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  notifier.stopping(`stopping (${signal})`);
   if (timer) clearInterval(timer);
   reflector.close();
+  await metrics?.close();
+  const c = reflector.counters();
+  log.info('stopped', { reason: signal, replies_sent: c.repliesSent, reply_errors: c.replyErrors });
   print();
 }
 

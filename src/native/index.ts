@@ -140,9 +140,11 @@ interface NativeAddon {
   rawFilterDrops(countersFd: number): number[];
   close(fd: number): void;
   peerCred(fd: number): PeerCredentials;
+  netnsCookie(): bigint;
   netlinkOpen(): number;
   netlinkSend(fd: number, message: Uint8Array): void;
   netlinkRecv(fd: number, timeoutMs: number): Buffer | null;
+  unixDatagramSend(path: string, message: Buffer): void;
   BatchIo: new (
     fd: number,
     kind: BatchKind,
@@ -267,6 +269,14 @@ export const netlink = {
   },
 };
 
+/**
+ * One datagram to a unix datagram socket: an absolute path, or `@name` for an abstract socket (as
+ * $NOTIFY_SOCKET gives them). Node's dgram module has no AF_UNIX.
+ */
+export function unixDatagramSend(path: string, message: Buffer): void {
+  loadNative().unixDatagramSend(path, message);
+}
+
 /** close(2) on any fd the addon returned. */
 export function close(fd: number): void {
   loadNative().close(fd);
@@ -275,6 +285,14 @@ export function close(fd: number): void {
 /** SO_PEERCRED of a connected unix socket (for a net.Socket: `socket._handle.fd`). */
 export function peerCred(fd: number): PeerCredentials {
   return loadNative().peerCred(fd);
+}
+
+/**
+ * SO_NETNS_COOKIE: the calling thread's network namespace as a number the
+ * kernel never reuses within a boot (Linux 5.14+), unlike the nsfs inode.
+ */
+export function netnsCookie(): bigint {
+  return loadNative().netnsCookie();
 }
 
 /**

@@ -6,7 +6,8 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { createLab, list, requireRoot, startDaemon, waitFor } from '../live/harness.ts';
+import { requireRoot } from '../helpers.ts';
+import { createLab, list, startDaemon, waitFor } from '../live/harness.ts';
 
 const TUNNELS = 1000;
 const CYCLES = 5;
@@ -31,7 +32,7 @@ function configOf(count: number, remote: string): string {
 }
 
 test.serial('1000 tunnels added and deleted 5 times: RSS <= 80 MB, no growth, no fd leak', async (t) => {
-  requireRoot(t);
+  requireRoot();
   t.timeout(600_000);
   const lab = createLab(t, 'churn');
   const { a, b } = lab.pair;

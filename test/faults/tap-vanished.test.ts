@@ -6,17 +6,8 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { ip } from '../../src/demo/netns.ts';
-import {
-  createLab,
-  EOIP,
-  list,
-  requireRoot,
-  run,
-  sleep,
-  startDaemon,
-  tunnelPair,
-  waitFor,
-} from '../live/harness.ts';
+import { requireRoot } from '../helpers.ts';
+import { createLab, EOIP, list, run, sleep, startDaemon, tunnelPair, waitFor } from '../live/harness.ts';
 
 /** utime + stime of a process, in clock ticks. */
 function cpuTicks(pid: number): number {
@@ -27,7 +18,7 @@ function cpuTicks(pid: number): number {
 const TICKS_PER_SECOND = 100;
 
 test.serial('tap deleted and re-created: no spin, logged once, listed, taken up again', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const lab = createLab(t, 'tapgone');
   const { a, b } = lab.pair;
   const daemon = await startDaemon(lab, a.netns);
