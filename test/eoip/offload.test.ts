@@ -178,9 +178,9 @@ test('TCPv6 superframe, odd payload length: payload lengths and checksums good t
 test('UDP_L4 superframes (IPv4 and IPv6): UDP length and checksum per segment good to scapy', (t) => {
   const v4 = scapy(cut(superframe4(udpHeader(), payloadOf(3001), 17), GsoType.UDP_L4, 1000, 34));
   t.is(v4.length, 4);
-  v4.forEach((c, i) =>
-    t.true(c.ip_sum_ok && c.udp_len_ok && c.l4_sum_ok && c.ip_id === 0x1234 + i, JSON.stringify(c)),
-  );
+  v4.forEach((c, i) => {
+    t.true(c.ip_sum_ok && c.udp_len_ok && c.l4_sum_ok && c.ip_id === 0x1234 + i, JSON.stringify(c));
+  });
   const v6 = scapy(cut(superframe6(udpHeader(), payloadOf(2500), 17), GsoType.UDP_L4, 1200, 54));
   t.deepEqual(
     v6.map((c) => c.len),
