@@ -3,7 +3,16 @@
  * addon (src/native): persistent taps, raw sockets and batched transfers.
  */
 import type { Family } from '../eoip/config.ts';
-import { type BatchArea, BatchIo, batchArea, isNativeSystemError, link, raw, tap } from '../native/index.ts';
+import {
+  type BatchArea,
+  BatchIo,
+  batchArea,
+  isNativeSystemError,
+  link,
+  raw,
+  TunOffload,
+  tap,
+} from '../native/index.ts';
 import { IPPROTO_ETHERIP, IPPROTO_GRE } from '../wire/ipv4.ts';
 
 /** Socket buffers big enough to ride out a burst while JS is busy elsewhere. */
@@ -24,6 +33,10 @@ export interface BatchPort {
    * counting filter (the plain one drops them uncounted).
    */
   filterDrops(): number[] | null;
+  /** Tap ports: frames read carry a virtio_net_hdr (VNET_HDR_LENGTH bytes) in front. */
+  readonly vnetHdr: boolean;
+  /** Tap ports: the offloads the kernel took ('tso+uso', 'tso', 'csum', 'off'). */
+  readonly offload: string;
   start(): void;
   stop(): void;
   close(): void;
@@ -48,6 +61,8 @@ export interface NativeIo {
     slotSize: number,
     onBatch: (count: number) => void,
     onGone: (errno: number) => void,
+    /** Open with IFF_VNET_HDR and ask for checksum, TSO and USO offloads (probed, falling back). */
+    offload: boolean,
   ): BatchPort;
   /** Closes the port and removes the tap device. */
   deleteTap(name: string, port: BatchPort): void;
@@ -82,6 +97,8 @@ class Port implements BatchPort {
   readonly rxDst: Uint8Array;
   readonly one = { offsets: new Uint32Array(1), lengths: new Uint32Array(1), dsts: new Uint8Array(16) };
   private countersClosed = false;
+  vnetHdr = false;
+  offload = 'off';
 
   constructor(
     readonly fd: number,
@@ -135,6 +152,28 @@ function sendBatch(
   }
 }
 
+/**
+ * The most the kernel takes of checksum + TSO + USO (USO needs Linux 6.2), else checksum + TSO,
+ * else checksum only, else none (frames still carry the header, with nothing to do in it).
+ */
+function probeOffloads(fd: number): string {
+  const { CSUM, TSO4, TSO6, USO4, USO6 } = TunOffload;
+  const tries: [number, string][] = [
+    [CSUM | TSO4 | TSO6 | USO4 | USO6, 'tso+uso'],
+    [CSUM | TSO4 | TSO6, 'tso'],
+    [CSUM, 'csum'],
+  ];
+  for (const [flags, mode] of tries) {
+    try {
+      tap.setOffload(fd, flags);
+      return mode;
+    } catch (err) {
+      if (!isNativeSystemError(err)) throw err;
+    }
+  }
+  return 'off';
+}
+
 /** The counting filter if the kernel takes it, else the plain one stays (see filterDrops). */
 function countingFilter(fd: number, family: Family, onRefused: (reason: string) => void): number {
   try {
@@ -149,14 +188,19 @@ export function nativeIo(onFilterRefused: (reason: string) => void = () => {}): 
   let tapArea: { area: BatchArea; slots: number; slotSize: number } | null = null;
   return {
     linkExists: (name) => link.exists(name),
-    openTap(name, slots, slotSize, onBatch, onGone) {
-      const handle = tap.open(name, true);
+    openTap(name, slots, slotSize, onBatch, onGone, offload) {
+      const handle = tap.open(name, true, offload);
       try {
+        const mode = offload ? probeOffloads(handle.fd) : 'off';
         // All taps receive into one area: a tunnel costs no receive memory of its own.
         if (!tapArea || tapArea.slots < slots || tapArea.slotSize !== slotSize)
           tapArea = { area: batchArea(slots, slotSize), slots, slotSize };
-        const io = new BatchIo(handle.fd, 'tap', slots, slotSize, onBatch, onGone, tapArea.area);
-        return new Port(handle.fd, io, slotSize);
+        const kind = offload ? 'tap-vnet' : 'tap';
+        const io = new BatchIo(handle.fd, kind, slots, slotSize, onBatch, onGone, tapArea.area);
+        const port = new Port(handle.fd, io, slotSize);
+        port.vnetHdr = offload;
+        port.offload = mode;
+        return port;
       } catch (err) {
         raw.close(handle.fd);
         throw err;

@@ -33,6 +33,8 @@ export interface TunnelStatus {
    * tunnel waits for an interface of its name to come back and takes it up again.
    */
   interface?: 'present' | 'vanished';
+  /** Userland: the tap offloads in use ('tso+uso', 'tso', 'csum', 'off'). */
+  offload?: string;
 }
 
 /** A tunnel's keepalive state changed (reported by backends that run the keepalive machine themselves). */

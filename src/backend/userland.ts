@@ -15,7 +15,19 @@ import {
   receive6,
 } from '../eoip/datapath.ts';
 import { KeepaliveMachine, type LinkState } from '../eoip/keepalive.ts';
+import {
+  completeChecksum,
+  createVnetHeader,
+  decodeVnetHeader,
+  GsoType,
+  type Segments,
+  segment,
+  VNET_HDR_LENGTH,
+  VnetFlags,
+} from '../eoip/offload.ts';
 import { remoteKey, TunnelTable } from '../eoip/table.ts';
+import * as eoip from '../wire/eoip.ts';
+import * as eoipv6 from '../wire/eoipv6.ts';
 import { parseAddress as parse4 } from '../wire/ipv4.ts';
 import { parseAddress as parse6 } from '../wire/ipv6.ts';
 import { type BatchPort, type NativeIo, nativeIo } from './native-io.ts';
@@ -32,7 +44,11 @@ import {
 const SOCKET_SLOTS = 64;
 const SOCKET_SLOT_SIZE = 65536;
 const TAP_SLOTS = 32;
-const TAP_SLOT_SIZE = 65536;
+/** A 64 KB TSO superframe (65535 bytes of IP + Ethernet) behind its virtio-net header. */
+const TAP_SLOT_SIZE = 65536 + 64;
+/** Messages per sendmmsg towards the wire (a batch of superframes is hundreds of segments). */
+const TX_MESSAGES = 1024;
+const TX_BYTES = 2 << 20;
 const ADDRESS_BYTES = 16;
 /** How often a tunnel whose tap was deleted looks for an interface of its name again. */
 const REATTACH_INTERVAL_MS = 1000;
@@ -43,6 +59,11 @@ export interface UserlandOptions {
   io?: NativeIo;
   /** Events an operator should see (a tap deleted under us, and its return). */
   log?: (line: string) => void;
+  /**
+   * Tap offloads (IFF_VNET_HDR with checksum, TSO and USO, probed): TSO superframes from the
+   * tap are segmented here. Default on; off opens plain taps (GREOIP_TAP_OFFLOAD=off in the daemon).
+   */
+  tapOffload?: boolean;
   /** Called once per keepalive state change (never per packet): the daemon logs it. */
   onStateChange?: (change: TunnelStateChange) => void;
 }
@@ -87,6 +108,10 @@ export class UserlandBackend implements TunnelBackend {
   private readonly io: NativeIo;
   private readonly now: () => number;
   private readonly log: (line: string) => void;
+  private readonly tapOffload: boolean;
+  private readonly vnet = createVnetHeader();
+  /** Segments of the current batch, in the sending group's tx arrays. */
+  private readonly segs: Segments = { offsets: new Uint32Array(0), lengths: new Uint32Array(0), count: 0 };
   private readonly onStateChange: (change: TunnelStateChange) => void;
   private readonly tunnels = new Map<string, UserTunnel>();
   private readonly table = new TunnelTable<UserTunnel>();
@@ -110,6 +135,7 @@ export class UserlandBackend implements TunnelBackend {
   constructor(options: UserlandOptions = {}) {
     this.now = options.now ?? (() => performance.now());
     this.log = options.log ?? (() => {});
+    this.tapOffload = options.tapOffload ?? true;
     let refusalLogged = false;
     this.io =
       options.io ??
@@ -188,6 +214,7 @@ export class UserlandBackend implements TunnelBackend {
       TAP_SLOT_SIZE,
       (count) => this.onTapBatch(tunnel(), count),
       (errno) => this.onTapGone(tunnel(), errno),
+      this.tapOffload,
     );
   }
 
@@ -313,6 +340,7 @@ export class UserlandBackend implements TunnelBackend {
       lastKeepaliveAgoMs: last === null ? null : Math.max(0, Math.round(this.now() - last)),
       counters: { ...t.counters },
       interface: t.vanished ? 'vanished' : 'present',
+      offload: t.vanished ? 'off' : t.tap.offload,
     };
   }
 
@@ -340,12 +368,11 @@ export class UserlandBackend implements TunnelBackend {
         (count) => this.onSocketBatch(group, count),
       ),
       users: 1,
-      tx: Buffer.alloc(TAP_SLOTS * TAP_SLOT_SIZE),
-      txOffsets: new Uint32Array(TAP_SLOTS),
-      txLengths: new Uint32Array(TAP_SLOTS),
-      txDsts: new Uint8Array(TAP_SLOTS * ADDRESS_BYTES),
+      tx: Buffer.alloc(TX_BYTES),
+      txOffsets: new Uint32Array(TX_MESSAGES),
+      txLengths: new Uint32Array(TX_MESSAGES),
+      txDsts: new Uint8Array(TX_MESSAGES * ADDRESS_BYTES),
     };
-    for (let i = 0; i < TAP_SLOTS; i++) group.txOffsets[i] = i * TAP_SLOT_SIZE;
     this.groups.set(key, group);
     if (!this.counting.has(group.family)) this.countWith(group.family, group);
     group.port.start();
@@ -365,7 +392,8 @@ export class UserlandBackend implements TunnelBackend {
   private sendKeepalive(tunnel: UserTunnel): void {
     const g = tunnel.group;
     const encapsulate = tunnel.family === 4 ? encapsulate4 : encapsulate6;
-    g.txLengths[0] = encapsulate(tunnel.tunnelId, g.tx, 0, 0, g.tx, g.txOffsets[0]!);
+    g.txOffsets[0] = 0;
+    g.txLengths[0] = encapsulate(tunnel.tunnelId, g.tx, 0, 0, g.tx, 0);
     g.txDsts.set(tunnel.dst, 0);
     if (this.io.send(g.port, g.tx, g.txOffsets, g.txLengths, g.txDsts, 1) === 1)
       tunnel.counters.txKeepalives++;
@@ -428,24 +456,81 @@ export class UserlandBackend implements TunnelBackend {
     this.schedule(tunnel);
   }
 
+  /**
+   * Frames from the tap to the wire, one sendmmsg per batch (or per full tx area). With tap
+   * offloads a frame may be a TSO/USO superframe, segmented here into frames of the tunnel MTU,
+   * or a frame whose L4 checksum the kernel left to us (NEEDS_CSUM).
+   */
   private onTapBatch(tunnel: UserTunnel, count: number): void {
     const tap = tunnel.tap;
     const g = tunnel.group;
-    const encapsulate = tunnel.family === 4 ? encapsulate4 : encapsulate6;
+    const v4 = tunnel.family === 4;
+    const encapsulate = v4 ? encapsulate4 : encapsulate6;
+    const headroom = v4 ? eoip.EOIP_HEADER_LENGTH : eoipv6.EOIPV6_HEADER_LENGTH;
+    const vh = this.vnet;
+    const segs = this.segs;
+    const buf = tap.rxBuffer;
     let n = 0;
+    let used = 0;
     for (let i = 0; i < count; i++) {
-      const len = tap.rxLengths[i]!;
-      g.txLengths[n] = encapsulate(
-        tunnel.tunnelId,
-        tap.rxBuffer,
-        i * tap.slotSize,
-        len,
-        g.tx,
-        g.txOffsets[n]!,
-      );
+      let off = i * tap.slotSize;
+      let len = tap.rxLengths[i]!;
+      if (tap.vnetHdr) {
+        if (len < VNET_HDR_LENGTH) continue;
+        decodeVnetHeader(buf, off, vh);
+        off += VNET_HDR_LENGTH;
+        len -= VNET_HDR_LENGTH;
+        if (vh.gsoType !== GsoType.NONE) {
+          // Room for a full superframe's segments, else send what is queued first.
+          const slot = (headroom + vh.csumStart + 60 + vh.gsoSize + 7) & ~7;
+          const most = Math.ceil(len / Math.max(1, vh.gsoSize)) + 1;
+          if (n + most > TX_MESSAGES || used + most * slot > TX_BYTES) {
+            this.sendQueued(tunnel, n);
+            n = 0;
+            used = 0;
+          }
+          for (let k = 0; k < most && n + k < TX_MESSAGES; k++) g.txOffsets[n + k] = used + k * slot;
+          segs.offsets = g.txOffsets;
+          segs.lengths = g.txLengths;
+          segs.count = n;
+          const made = segment(buf, off, len, vh, g.tx, segs, headroom, slot);
+          if (made < 0) {
+            tunnel.counters.txErrors++;
+            continue;
+          }
+          for (let k = n; k < n + made; k++) {
+            const at = g.txOffsets[k]!;
+            const frameLength = g.txLengths[k]! - headroom;
+            if (v4) eoip.writeHeader(g.tx, at, frameLength, tunnel.tunnelId);
+            else eoipv6.writeHeader(g.tx, at, tunnel.tunnelId);
+            g.txDsts.set(tunnel.dst, k * ADDRESS_BYTES);
+          }
+          n += made;
+          used += made * slot;
+          continue;
+        }
+        if ((vh.flags & VnetFlags.NEEDS_CSUM) !== 0 && !completeChecksum(buf, off, len, vh)) {
+          tunnel.counters.txErrors++;
+          continue;
+        }
+      }
+      if (n === TX_MESSAGES || used + headroom + len > TX_BYTES) {
+        this.sendQueued(tunnel, n);
+        n = 0;
+        used = 0;
+      }
+      g.txOffsets[n] = used;
+      g.txLengths[n] = encapsulate(tunnel.tunnelId, buf, off, len, g.tx, used);
       g.txDsts.set(tunnel.dst, n * ADDRESS_BYTES);
+      used += (g.txLengths[n]! + 7) & ~7;
       n++;
     }
+    this.sendQueued(tunnel, n);
+  }
+
+  private sendQueued(tunnel: UserTunnel, n: number): void {
+    if (n === 0) return;
+    const g = tunnel.group;
     const sent = this.io.send(g.port, g.tx, g.txOffsets, g.txLengths, g.txDsts, n);
     for (let i = 0; i < sent; i++) tunnel.counters.txBytes += g.txLengths[i]!;
     tunnel.counters.txPackets += sent;

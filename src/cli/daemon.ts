@@ -140,6 +140,8 @@ async function runDaemon(configFile: string | null, opts: ServiceOptions): Promi
   const userland = new UserlandBackend({
     onStateChange: (c) => logStateChange(log, c),
     log: (line) => log.warn(line),
+    // The documented switch for kernels (or peers) where tap offloads misbehave.
+    tapOffload: process.env.GREOIP_TAP_OFFLOAD !== 'off',
   });
   const kernel = new KernelBackend();
   const daemon = new Daemon({

@@ -46,7 +46,7 @@ function row(t: TunnelStatus): string[] {
     String(k.rxKeepalives),
     String(k.txKeepalives),
     String(k.rxErrors + k.txErrors),
-    t.backend,
+    t.offload && t.offload !== 'off' ? `${t.backend} (${t.offload})` : t.backend,
   ];
 }
 

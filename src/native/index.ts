@@ -66,7 +66,8 @@ export interface PeerCredentials {
 }
 
 /** 'ip4' and 'ip6' use recvmmsg/sendmmsg on a raw socket; 'tap' uses read()/write() on a tap fd. */
-export type BatchKind = 'ip4' | 'ip6' | 'tap';
+/** `tap-vnet`: a tap opened with vnetHdr; sends put a zero virtio_net_hdr before each frame. */
+export type BatchKind = 'ip4' | 'ip6' | 'tap' | 'tap-vnet';
 
 export interface BatchStats {
   /** onBatch calls. */
@@ -127,7 +128,8 @@ interface NativeBatchIo {
 }
 
 interface NativeAddon {
-  tapOpen(name: string, persist: boolean): TapHandle;
+  tapOpen(name: string, persist: boolean, vnetHdr?: boolean): TapHandle;
+  tapSetOffload(fd: number, flags: number): void;
   tapSetPersist(fd: number, on: boolean): void;
   tapSetCarrier(fd: number, on: boolean): void;
   tapDelete(name: string): void;
@@ -195,10 +197,24 @@ export function loadNative(): NativeAddon {
 }
 
 /** Tap devices through /dev/net/tun (IFF_TAP | IFF_NO_PI; fds are O_NONBLOCK | O_CLOEXEC). */
+/** TUNSETOFFLOAD bits (linux/if_tun.h). */
+export const TunOffload = {
+  CSUM: 0x01,
+  TSO4: 0x02,
+  TSO6: 0x04,
+  TSO_ECN: 0x08,
+  USO4: 0x20,
+  USO6: 0x40,
+} as const;
+
 export const tap = {
   /** Creates the tap, or attaches to the existing persistent tap of that name; `persist` sets TUNSETPERSIST. */
-  open(name: string, persist = false): TapHandle {
-    return loadNative().tapOpen(name, persist);
+  open(name: string, persist = false, vnetHdr = false): TapHandle {
+    return loadNative().tapOpen(name, persist, vnetHdr);
+  },
+  /** TUNSETOFFLOAD with TUN_F_* bits (see TunOffload); throws EINVAL for bits the kernel lacks. */
+  setOffload(fd: number, flags: number): void {
+    loadNative().tapSetOffload(fd, flags);
   },
   setPersist(fd: number, on: boolean): void {
     loadNative().tapSetPersist(fd, on);
