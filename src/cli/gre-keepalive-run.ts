@@ -10,7 +10,13 @@ import { type Layout, type Mode, type Policy, VERDICT_NAMES, Verdict } from '../
 import { UserlandReflector } from '../gre-keepalive-io/reflector.ts';
 import { CaptureFormatError, LINKTYPE, readCaptureFile } from '../pcap/index.ts';
 import { CliError } from './errors.ts';
-import { peerOption, policyFrom, policyOption } from './gre-keepalive-options.ts';
+import {
+  parseRateLimit,
+  peerOption,
+  policyFrom,
+  policyOption,
+  rateLimitOption,
+} from './gre-keepalive-options.ts';
 
 const WHY: Record<number, string> = {
   [Verdict.NOT_GRE]: 'not GRE (IP protocol 47)',
@@ -31,6 +37,16 @@ when its inner packet is a small GRE keepalive whose source is our own address
 --policy nat, the sender's private address, rewritten); everything else is
 counted and ignored, so the reflector is never an open relay. Counters are
 printed every --interval seconds and on exit (SIGINT/SIGTERM).
+
+A spoofed requester cannot hold up anyone else's answer. Each source (where
+the answer goes) gets --rate-limit answers a second, default 10 with bursts
+of 20 (a router sends one keepalive per tunnel and interval; raise it when
+one peer has more than about 10 tunnels at a 1 s interval): the rest are
+counted as "rate limited". Answers to an on-link address the kernel has not
+resolved (ARP/NDP), such as a spoofed one nobody holds, would wait in the
+kernel until resolution fails; they leave through sockets of their own with a
+small buffer ("waiting on neighbour resolution", "dropped" when full), so the
+answers to everyone else never queue behind them.
 
 Needs CAP_NET_RAW. Examples:
   gre-keepalive run
@@ -56,15 +72,14 @@ export function registerKeepaliveCommands(program: Command, withRun = true): voi
       .description('Answer GRE and GRE6 keepalives with raw sockets, in the foreground.')
       .addOption(peerOption())
       .addOption(policyOption())
+      .addOption(rateLimitOption())
       .option('--no-ipv6', 'do not open the IPv6 socket')
       .option('--interval <seconds>', 'how often to print counters (0: only on exit)', '10')
       .option('--json', 'print counters as JSON lines')
       .addHelpText('after', RUN_HELP)
-      .action(
-        async (opts: { peer: string[]; policy: Mode; ipv6: boolean; interval: string; json?: boolean }) => {
-          await run(opts);
-        },
-      );
+      .action(async (opts: RunOptions) => {
+        await run(opts);
+      });
   }
   program
     .command('explain')
@@ -109,17 +124,20 @@ interface ExplainOptions {
   json?: boolean;
 }
 
-async function run(opts: {
+interface RunOptions {
   peer: string[];
   policy: Mode;
+  rateLimit: string;
   ipv6: boolean;
   interval: string;
   json?: boolean;
-}): Promise<void> {
+}
+
+async function run(opts: RunOptions): Promise<void> {
   const interval = Number(opts.interval);
   if (!Number.isFinite(interval) || interval < 0)
     throw new CliError(`--interval: ${opts.interval} is not a number of seconds`);
-  const reflector = new UserlandReflector(policyFrom(opts));
+  const reflector = new UserlandReflector(policyFrom(opts), { limit: parseRateLimit(opts.rateLimit) });
   try {
     reflector.start({ ipv6: opts.ipv6 });
   } catch (err) {
@@ -135,7 +153,9 @@ async function run(opts: {
       .filter(([, n]) => n > 0)
       .map(([k, n]) => `${k} ${n}`);
     process.stdout.write(
-      `replies sent ${c.repliesSent}, failed ${c.replyErrors}; seen: ${seen.join(', ') || 'nothing'}\n`,
+      `replies sent ${c.repliesSent}, failed ${c.replyErrors}, rate limited ${c.rateLimited}, ` +
+        `waiting on neighbour resolution ${c.unresolved} (dropped ${c.unresolvedDropped}); ` +
+        `seen: ${seen.join(', ') || 'nothing'}\n`,
     );
   };
   process.stderr.write(

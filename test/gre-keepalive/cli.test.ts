@@ -129,3 +129,12 @@ test('explain --engine bpf runs the real programs and agrees with --engine ts on
   t.true(compared > 30, `${compared} vectors compared`);
   t.log(`layout inferred otherwise (no reply from either engine): ${inferredOtherwise.join('; ')}`);
 });
+
+test('run --rate-limit: a bad value is refused naming the option, before any socket is opened', (t) => {
+  for (const bad of ['0', 'fast', '10,0', '-1', '5,2,1']) {
+    const r = cli(GK, ['run', '--rate-limit', bad]);
+    t.is(r.status, 1, bad);
+    t.regex(r.stderr, /--rate-limit: ".*" is not PPS, PPS,BURST/, bad);
+  }
+  t.regex(cli(GK, ['run', '--help']).stdout, /--rate-limit <pps\[,burst\]>.*\n.*default: "10,20"/);
+});
