@@ -65,7 +65,10 @@ test('AddressTable: find what was claimed, at the offset given', (t) => {
   const slot = table.claim(4, buf, 1, () => false);
   t.true(table.fresh);
   t.is(table.find(4, v4(10, 0, 0, 1), 0), slot);
-  t.is(table.claim(4, v4(10, 0, 0, 1), 0, () => false), slot);
+  t.is(
+    table.claim(4, v4(10, 0, 0, 1), 0, () => false),
+    slot,
+  );
   t.false(table.fresh);
   t.is(table.find(4, v4(10, 0, 0, 2), 0), -1);
   table.clear();
