@@ -1,15 +1,7 @@
-/** `gre-keepalive attach|detach|status`: the eBPF reflector on a gre device or the underlay NIC. */
+/** `gre-keepalive attach|detach`: the eBPF reflector on a gre device or the underlay NIC (status: gre-keepalive-status.ts). */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import {
-  AttachError,
-  type AttachMode,
-  attach,
-  detach,
-  type ReplyMode,
-  status,
-  type XdpMode,
-} from '../bpf/attach.ts';
+import { AttachError, type AttachMode, attach, detach, type ReplyMode, type XdpMode } from '../bpf/attach.ts';
 import { type Mode, PolicyError } from '../gre-keepalive/index.ts';
 import { CliError } from './errors.ts';
 import { peerOption, policyCliError, policyOption } from './gre-keepalive-options.ts';
@@ -83,32 +75,6 @@ export function registerBpfCommands(program: Command): void {
       const removed = bpfCall(() => detach(dev));
       if (removed.length === 0) throw new CliError(`${dev}: no greoip keepalive program attached`);
       for (const r of removed) process.stdout.write(`${r.dev}: ${r.prog} detached (${r.hook})\n`);
-    });
-  program
-    .command('status')
-    .summary('devices with the eBPF reflector and its counters')
-    .argument('[dev]', 'only this device')
-    .option('--json', 'print JSON')
-    .action(async (dev: string | undefined, opts: { json?: boolean }) => {
-      const all = bpfCall(() => status(dev));
-      if (opts.json) {
-        process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
-        return;
-      }
-      if (all.length === 0) {
-        process.stdout.write(
-          dev ? `${dev}: no greoip keepalive program attached\n` : 'no greoip keepalive program attached\n',
-        );
-        return;
-      }
-      for (const s of all) {
-        const seen = Object.entries(s.counters)
-          .filter(([, n]) => n > 0)
-          .map(([k, n]) => `${k} ${n}`);
-        process.stdout.write(
-          `${s.dev}: ${s.prog} (${s.hook}, id ${s.id}): ${seen.join(', ') || 'no packets yet'}\n`,
-        );
-      }
     });
 }
 

@@ -18,6 +18,8 @@ export class ProbeMachine {
   answers = 0;
   /** Of `answers`, those that came back re-tunnelled (the rest were plain). */
   tunnelledAnswers = 0;
+  /** Answers when no probe was outstanding (a copy, or seen twice: plain and re-tunnelled). */
+  duplicates = 0;
   lastAnswerMs: number | null = null;
   /** State changes so far, and when the last one happened (start time until then). */
   changes = 0;
@@ -43,8 +45,12 @@ export class ProbeMachine {
     return change;
   }
 
-  /** An answer arrived. */
+  /** An answer arrived. Only the first answer to the probes outstanding counts. */
   answer(nowMs: number, tunnelled = false): Transition {
+    if (this.unanswered === 0) {
+      this.duplicates++;
+      return null;
+    }
     this.answers++;
     if (tunnelled) this.tunnelledAnswers++;
     this.lastAnswerMs = nowMs;

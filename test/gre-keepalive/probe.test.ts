@@ -201,10 +201,16 @@ test('the machine dates answers and changes from the injected clock', (t) => {
   const m = new ProbeMachine(2, 100);
   t.is(m.sinceMs, 100);
   t.is(m.lastAnswerMs, null);
+  t.is(m.answer(150), null);
+  t.is(m.duplicates, 1, 'an answer before any probe is a copy, not an answer');
+  t.is(m.answers, 0);
   m.tick(200);
   t.is(m.answer(250, true), null);
+  t.is(m.answer(260), null);
   t.is(m.lastAnswerMs, 250);
   t.is(m.tunnelledAnswers, 1);
+  t.is(m.answers, 1);
+  t.is(m.duplicates, 2, 'the same probe answered plain and re-tunnelled counts once');
   m.tick(300);
   m.tick(400);
   t.is(m.tick(500), 'down');

@@ -186,10 +186,12 @@ test.serial(
     const peer = run(lab, a.netns, ['/usr/bin/python3', PEER, a.v4, b.v4, a.v6, b.v6, a.dev, THIRD_PARTY]);
     const result = JSON.parse(peer.stdout) as PeerResult;
     t.deepEqual([...result.received].sort(), ['cisco', 'huawei', 'keyed'].map((k) => result.sent[k]!).sort());
-    const [s] = JSON.parse(gk(['status', '--json']).stdout) as {
-      dev: string;
-      counters: Record<string, number>;
-    }[];
+    const { reflectors, probes } = JSON.parse(gk(['status', '--json']).stdout) as {
+      reflectors: { dev: string; counters: Record<string, number> }[];
+      probes: unknown[];
+    };
+    t.deepEqual(probes, [], 'nothing probed in this namespace');
+    const [s] = reflectors;
     t.is(s!.dev, b.dev);
     t.like(s!.counters, { reply: 3, peer_not_allowed: 2, third_party: 2, forged_source: 1 });
     t.regex(gk(['status']).stdout, /veth-b: keepalive_underlay \(xdp \(driver\), id \d+\): .*reply 3/);

@@ -1,0 +1,542 @@
+/**
+ * The active GRE keepalive (issue 16): sends, every interval, the keepalive a
+ * router would send for each probed tunnel, reads the answers on raw GRE
+ * sockets, runs each tunnel's state machine (src/gre-keepalive) and acts on
+ * its changes: the device's carrier (carrier.ts), --on-down/--on-up hooks,
+ * a log line. Its status is served on the namespace's abstract status socket.
+ *
+ * Safety: a probe goes only to the configured remote; a device probe sends
+ * nothing while its device is missing, is not a gre/ip6gre link or has no
+ * remote, and re-reads the device before every probe, so a changed key or
+ * address is followed (and a removed remote stops the probes).
+ */
+import { spawn } from 'node:child_process';
+import type { Server } from 'node:net';
+import { NetlinkError, RtnlSocket, type RtnlTransport } from '../backend/rtnl.ts';
+import {
+  AnswerForm,
+  compileProbe,
+  type ProbeLayout,
+  ProbeMachine,
+  ProbeSchedule,
+  ProbeSet,
+  type ProbeSpec,
+  ProbeSpecError,
+  type ProbeState,
+  type ProbeTunnel,
+} from '../gre-keepalive/index.ts';
+import { BatchIo, isNativeSystemError, raw } from '../native/index.ts';
+import { type GreLinkInfo, parseGreLink } from '../netlink/gre.ts';
+import { getLinkRequest } from '../netlink/link.ts';
+import { getRouteRequest, parseRouteLookup } from '../netlink/route.ts';
+import * as ipv4 from '../wire/ipv4.ts';
+import * as ipv6 from '../wire/ipv6.ts';
+import { type CarrierChange, CarrierControl, type CarrierMethod } from './carrier.ts';
+import { serveStatus } from './status-socket.ts';
+
+const SLOTS = 32;
+const SLOT_SIZE = 256;
+/**
+ * Receive filter: the longest answer is re-tunnelled over IPv6 with key and checksum, 4+8 + 40 + 4+4
+ * bytes after the outer IPv6 header; over IPv4 the whole packet, 20 + 12 + 20 + 8. Data packets in GRE
+ * are almost all longer.
+ */
+const MAX_ANSWER = 64;
+const IPV6_HEADER = 40;
+const ENODEV = 19;
+
+export const DEFAULT_INTERVAL_S = 10;
+export const DEFAULT_RETRIES = 3;
+
+export interface ProbeTarget {
+  /** A gre/ip6gre device: addresses, keys, TTL, TOS, checksum and underlay are read from it. */
+  device?: string;
+  /** Without a device: the underlay-only probe. */
+  spec?: ProbeSpec;
+  /** IPv6: which GRE6 layout (default gre6-mikrotik). */
+  layout?: ProbeLayout;
+  intervalMs: number;
+  retries: number;
+  /** Shell commands run on a change (environment: GRE_KEEPALIVE_STATE, _TUNNEL, _DEVICE, _LOCAL, _REMOTE). */
+  onDown?: string;
+  onUp?: string;
+  /** Device probes: take the device's carrier away while down (default true). */
+  carrier?: boolean;
+}
+
+export class ProbeTargetError extends Error {
+  override name = 'ProbeTargetError';
+  constructor(
+    readonly target: string,
+    message: string,
+  ) {
+    super(`${target}: ${message}`);
+  }
+}
+
+export interface ProbeStatus {
+  pid: number;
+  tunnel: string;
+  device: string | null;
+  family: 4 | 6 | null;
+  layout: ProbeLayout | null;
+  local: string | null;
+  remote: string | null;
+  okey: number | null;
+  ikey: number | null;
+  interval: number;
+  retries: number;
+  state: ProbeState;
+  /** Milliseconds since the last answer; null before the first. */
+  lastAnswerAgeMs: number | null;
+  /** Milliseconds in the current state. */
+  stateAgeMs: number;
+  sent: number;
+  answers: number;
+  tunnelledAnswers: number;
+  changes: number;
+  /** How the device's carrier follows the state: proto-down, admin, or none. */
+  carrier: CarrierMethod | 'none' | null;
+  /** Why nothing is being sent right now (the device is gone, not gre, has no remote), else null. */
+  error: string | null;
+}
+
+export interface ProberOptions {
+  /** Monotonic milliseconds (injected for tests). */
+  now?: () => number;
+  random?: () => number;
+  log?: (line: string) => void;
+  /** Serve status on the namespace's abstract socket (default true). */
+  statusSocket?: boolean;
+  /** rtnetlink (default: a socket in this namespace). */
+  rtnl?: RtnlTransport;
+}
+
+interface Probe {
+  target: ProbeTarget;
+  name: string;
+  machine: ProbeMachine;
+  schedule: ProbeSchedule;
+  timer: NodeJS.Timeout | null;
+  tunnel: ProbeTunnel | null;
+  /** The device's ifindex while known. */
+  index: number;
+  /** Underlay device name (a gre device's `link`), '' for any. */
+  underlay: string;
+  carrier: CarrierMethod | 'none' | null;
+  error: string | null;
+  hooks: Promise<void>;
+}
+
+interface Port {
+  family: 4 | 6;
+  io: BatchIo;
+}
+
+export class Prober {
+  private readonly probes: Probe[];
+  private set = new ProbeSet([]);
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly log: (line: string) => void;
+  private readonly rtnl: RtnlTransport;
+  private readonly ownsRtnl: boolean;
+  private readonly carrier: CarrierControl;
+  /** Receiving sockets, one per family (unbound: they see every small GRE packet). */
+  private readonly rx = new Map<4 | 6, Port>();
+  /** Sending sockets by family and underlay device ('' for any). */
+  private readonly tx = new Map<string, BatchIo>();
+  private readonly scratch = new Uint8Array(IPV6_HEADER + SLOT_SIZE);
+  private readonly txOffsets = Uint32Array.of(0);
+  private readonly txLengths = new Uint32Array(1);
+  private readonly txDst = new Uint8Array(16);
+  private status: Server | null = null;
+  private seq = 1;
+  private closed = false;
+  /** Answers that matched no probe, duplicates and send failures, for the log and status. */
+  ignored = 0;
+  sendErrors = 0;
+
+  constructor(
+    targets: ProbeTarget[],
+    private readonly options: ProberOptions = {},
+  ) {
+    this.now = options.now ?? (() => performance.now());
+    this.random = options.random ?? Math.random;
+    this.log = options.log ?? ((line) => process.stderr.write(`gre-keepalive: ${line}\n`));
+    this.rtnl = options.rtnl ?? new RtnlSocket();
+    this.ownsRtnl = options.rtnl === undefined;
+    this.carrier = new CarrierControl(this.rtnl);
+    const now = this.now();
+    const names = new Set<string>();
+    this.probes = targets.map((target) => {
+      if ((target.device === undefined) === (target.spec === undefined))
+        throw new ProbeTargetError('probe', 'give a device or a local and remote address, not both');
+      const name = target.device ?? `${target.spec!.local}->${target.spec!.remote}`;
+      if (names.has(name)) throw new ProbeTargetError(name, 'probed twice');
+      names.add(name);
+      return {
+        target,
+        name,
+        machine: new ProbeMachine(target.retries, now),
+        schedule: new ProbeSchedule(target.intervalMs, now, this.random()),
+        timer: null,
+        tunnel: null,
+        index: 0,
+        underlay: '',
+        carrier: target.device === undefined || target.carrier === false ? 'none' : null,
+        error: null,
+        hooks: Promise.resolve(),
+      };
+    });
+  }
+
+  /**
+   * Reads every device and refuses (ProbeTargetError) what must not be probed: no such device, not a
+   * gre or ip6gre link, no remote, sequence numbers. Then opens the sockets and starts probing.
+   */
+  async start(): Promise<void> {
+    for (const p of this.probes) {
+      this.resolve(p);
+      if (p.error !== null) throw new ProbeTargetError(p.name, p.error);
+    }
+    this.rebuildSet();
+    try {
+      for (const family of new Set(this.probes.map((p) => p.tunnel!.family))) this.openRx(family);
+      if (this.options.statusSocket !== false) this.status = await serveStatus(() => this.statuses());
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    for (const p of this.probes) this.arm(p);
+  }
+
+  /** (Re)reads a probe's tunnel. On failure the probe keeps its state, sends nothing and says why. */
+  private resolve(p: Probe): void {
+    try {
+      const spec = p.target.device !== undefined ? this.deviceSpec(p) : p.target.spec!;
+      const tunnel = compileProbe(spec);
+      if (p.tunnel === null || !sameBytes(p.tunnel.request, tunnel.request)) {
+        p.tunnel = tunnel;
+        this.rebuildSet();
+      }
+      p.error = null;
+    } catch (err) {
+      if (!(err instanceof ProbeTargetError || err instanceof ProbeSpecError || err instanceof NetlinkError))
+        throw err;
+      const message = err instanceof ProbeTargetError ? err.message.slice(p.name.length + 2) : err.message;
+      if (p.error !== message) this.log(`${p.name}: not probing: ${message}`);
+      p.error = message;
+    }
+  }
+
+  private deviceSpec(p: Probe): ProbeSpec {
+    const dev = p.target.device!;
+    let link: GreLinkInfo;
+    try {
+      link = parseGreLink(this.request((seq) => getLinkRequest(seq, dev))[0]!);
+    } catch (err) {
+      if (err instanceof NetlinkError && err.errno === ENODEV)
+        throw new ProbeTargetError(dev, `no network device named ${dev}`);
+      throw err;
+    }
+    const g = link.gre;
+    if (g === null) {
+      const kind = link.kind ?? 'not a tunnel';
+      throw new ProbeTargetError(dev, `is not a gre or ip6gre device (${kind}): keepalives are GRE`);
+    }
+    if (g.remote === null)
+      throw new ProbeTargetError(dev, 'has no remote address: a keepalive needs one peer to go to');
+    if (g.oseq)
+      throw new ProbeTargetError(
+        dev,
+        'sends sequence numbers (oseq): probes numbered apart from the device would be dropped by the peer',
+      );
+    p.index = link.index;
+    p.underlay = g.link === 0 ? '' : this.linkName(g.link);
+    const local = g.local ?? this.sourceFor(dev, g.remote);
+    return {
+      local,
+      remote: g.remote,
+      okey: g.okey,
+      ikey: g.ikey,
+      // TTL 0 is "inherit": a keepalive's inner TTL is 255, as routers send it.
+      ttl: g.ttl === 0 ? 255 : g.ttl,
+      tos: g.tos & 0xfc,
+      checksum: g.ocsum,
+      ...(g.kind === 'ip6gre' ? { layout: p.target.layout ?? 'gre6-mikrotik' } : {}),
+    };
+  }
+
+  private linkName(index: number): string {
+    for (const m of this.request((seq) => getLinkRequest(seq, null), true)) {
+      const l = parseGreLink(m);
+      if (l.index === index) return l.name;
+    }
+    return '';
+  }
+
+  /** A device without a local address sends from what the kernel would choose for the remote. */
+  private sourceFor(dev: string, remote: string): string {
+    const v4 = ipv4.parseAddress(remote);
+    const dst =
+      v4 !== null
+        ? Uint8Array.of(v4 >>> 24, (v4 >>> 16) & 0xff, (v4 >>> 8) & 0xff, v4 & 0xff)
+        : ipv6.parseAddress(remote)!;
+    const route = parseRouteLookup(this.request((seq) => getRouteRequest(seq, dst))[0]!);
+    if (route.prefsrc === null)
+      throw new ProbeTargetError(dev, `has no local address and the route to ${remote} names no source`);
+    return route.prefsrc.length === 4
+      ? ipv4.formatAddress(new DataView(route.prefsrc.buffer).getUint32(0))
+      : ipv6.formatAddress(route.prefsrc);
+  }
+
+  private request(build: (seq: number) => Buffer, dump = false) {
+    const seq = this.seq++;
+    return this.rtnl.request(build(seq), seq, dump);
+  }
+
+  private rebuildSet(): void {
+    // Index i of the set is probe i; a probe without a tunnel gets one nobody can answer.
+    this.set = new ProbeSet(this.probes.map((p) => p.tunnel ?? UNANSWERABLE));
+  }
+
+  private openRx(family: 4 | 6): void {
+    if (this.rx.has(family)) return;
+    const fd = raw.open(family, ipv4.IPPROTO_GRE, { hdrincl: true, maxLength: MAX_ANSWER });
+    let io: BatchIo;
+    try {
+      io = new BatchIo(fd, family === 4 ? 'ip4' : 'ip6', SLOTS, SLOT_SIZE, (count) =>
+        this.onBatch(port, count),
+      );
+    } catch (err) {
+      raw.close(fd);
+      throw err;
+    }
+    const port: Port = { family, io };
+    this.rx.set(family, port);
+    this.tx.set(`${family}/`, io);
+    io.start();
+  }
+
+  /** The socket a probe leaves by: the receiving one, or one bound to the gre device's underlay. */
+  private sender(family: 4 | 6, underlay: string): BatchIo {
+    const key = `${family}/${underlay}`;
+    let io = this.tx.get(key);
+    if (io === undefined) {
+      this.openRx(family);
+      if (underlay === '') return this.tx.get(key)!;
+      // Sends only: the filter lets nothing in (every packet is longer than 0 bytes).
+      const fd = raw.open(family, ipv4.IPPROTO_GRE, { hdrincl: true, maxLength: 0, device: underlay });
+      try {
+        io = new BatchIo(fd, family === 4 ? 'ip4' : 'ip6', 1, 64, () => {});
+      } catch (err) {
+        raw.close(fd);
+        throw err;
+      }
+      this.tx.set(key, io);
+    }
+    return io;
+  }
+
+  private arm(p: Probe): void {
+    if (this.closed) return;
+    p.timer = setTimeout(() => this.tick(p), p.schedule.delay(this.now()));
+  }
+
+  private tick(p: Probe): void {
+    const now = this.now();
+    p.schedule.advance(now);
+    if (p.target.device !== undefined) this.resolve(p);
+    if (p.error === null && p.tunnel !== null) {
+      const change = p.machine.tick(now);
+      if (change) this.changed(p, change);
+      this.send(p, p.tunnel);
+    }
+    this.arm(p);
+  }
+
+  private send(p: Probe, t: ProbeTunnel): void {
+    this.txLengths[0] = t.request.length;
+    this.txDst.fill(0);
+    this.txDst.set(t.remote);
+    try {
+      const io = this.sender(t.family, p.underlay);
+      if (io.send(t.request, this.txOffsets, this.txLengths, this.txDst, 1) !== 1) this.sendErrors++;
+    } catch (err) {
+      if (!isNativeSystemError(err)) throw err;
+      this.sendErrors++;
+    }
+  }
+
+  private onBatch(port: Port, count: number): void {
+    const now = this.now();
+    const io = port.io;
+    for (let i = 0; i < count; i++) {
+      const len = io.rxLengths[i]!;
+      let index: number;
+      if (port.family === 4) {
+        index = this.set.match(io.rxBuffer, i * SLOT_SIZE, i * SLOT_SIZE + len);
+      } else {
+        const s = this.scratch;
+        // The IPv6 socket gives what follows the header: rebuild the fixed header the matcher reads.
+        s[0] = 0x60;
+        s[4] = len >>> 8;
+        s[5] = len & 0xff;
+        s[6] = ipv4.IPPROTO_GRE;
+        s[7] = 0;
+        for (let b = 0; b < 16; b++) {
+          s[8 + b] = io.rxSrc[i * 16 + b]!;
+          s[24 + b] = io.rxDst[i * 16 + b]!;
+        }
+        for (let b = 0; b < len; b++) s[IPV6_HEADER + b] = io.rxBuffer[i * SLOT_SIZE + b]!;
+        index = this.set.match(s, 0, IPV6_HEADER + len);
+      }
+      const p = index >= 0 ? this.probes[index] : undefined;
+      if (p === undefined || p.error !== null) {
+        this.ignored++;
+        continue;
+      }
+      const change = p.machine.answer(now, this.set.form === AnswerForm.TUNNELLED);
+      if (change) this.changed(p, change);
+    }
+  }
+
+  private changed(p: Probe, state: 'up' | 'down'): void {
+    const t = p.tunnel;
+    const silent = p.machine.lastAnswerMs === null ? 'never answered' : 'no answer';
+    this.log(
+      state === 'down'
+        ? `${p.name}: down (${silent} to ${p.target.retries} keepalives, ${p.target.intervalMs / 1000} s apart)`
+        : `${p.name}: up (answered)`,
+    );
+    if (p.carrier !== 'none' && p.index > 0) {
+      try {
+        const change = state === 'down' ? this.carrier.down(p.index) : this.carrier.up(p.index);
+        if (change) {
+          p.carrier = change.method;
+          this.log(`${p.name}: carrier ${state === 'down' ? 'off' : 'on'} (${describe(change)})`);
+        }
+      } catch (err) {
+        this.log(`${p.name}: could not set the carrier ${state}: ${(err as Error).message}`);
+      }
+    }
+    const hook = state === 'down' ? p.target.onDown : p.target.onUp;
+    if (hook) {
+      const env = {
+        ...process.env,
+        GRE_KEEPALIVE_STATE: state,
+        GRE_KEEPALIVE_TUNNEL: p.name,
+        GRE_KEEPALIVE_DEVICE: p.target.device ?? '',
+        GRE_KEEPALIVE_LOCAL: t ? addressText(t.local) : '',
+        GRE_KEEPALIVE_REMOTE: t ? addressText(t.remote) : '',
+      };
+      // One hook at a time per tunnel, in the order of the changes.
+      p.hooks = p.hooks.then(() => runHook(hook, env, (line) => this.log(`${p.name}: ${line}`)));
+    }
+  }
+
+  statuses(): ProbeStatus[] {
+    const now = this.now();
+    return this.probes.map((p) => {
+      const t = p.tunnel;
+      const m = p.machine;
+      return {
+        pid: process.pid,
+        tunnel: p.name,
+        device: p.target.device ?? null,
+        family: t?.family ?? null,
+        layout: t?.layout ?? null,
+        local: t ? addressText(t.local) : null,
+        remote: t ? addressText(t.remote) : null,
+        okey: t?.okey ?? null,
+        ikey: t?.ikey ?? null,
+        interval: p.target.intervalMs / 1000,
+        retries: p.target.retries,
+        state: m.state,
+        lastAnswerAgeMs: m.lastAnswerMs === null ? null : Math.round(now - m.lastAnswerMs),
+        stateAgeMs: Math.round(now - m.sinceMs),
+        sent: m.sent,
+        answers: m.answers,
+        tunnelledAnswers: m.tunnelledAnswers,
+        changes: m.changes,
+        carrier: p.carrier,
+        error: p.error,
+      };
+    });
+  }
+
+  /** Stops probing; gives back every carrier it took (a stopped prober must not leave a tunnel down). */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const p of this.probes) {
+      if (p.timer) clearTimeout(p.timer);
+      p.timer = null;
+    }
+    for (const p of this.probes) {
+      if (p.index > 0 && this.carrier.downDevices.includes(p.index)) {
+        try {
+          const change = this.carrier.up(p.index);
+          if (change) this.log(`${p.name}: carrier on at exit (${describe(change)})`);
+        } catch (err) {
+          this.log(`${p.name}: could not give the carrier back: ${(err as Error).message}`);
+        }
+      }
+    }
+    for (const io of new Set(this.tx.values())) io.close();
+    this.tx.clear();
+    this.rx.clear();
+    await new Promise<void>((resolve) => (this.status ? this.status.close(() => resolve()) : resolve()));
+    this.status = null;
+    await Promise.all(this.probes.map((p) => p.hooks));
+    if (this.ownsRtnl) this.rtnl.close();
+  }
+}
+
+/** Stands in for a probe whose device is unusable: its answer (all zeros) is no packet anyone sends. */
+const UNANSWERABLE: ProbeTunnel = {
+  family: 4,
+  layout: 'gre',
+  local: new Uint8Array(4),
+  remote: new Uint8Array(4),
+  okey: null,
+  ikey: null,
+  ttl: 255,
+  tos: 0,
+  checksum: false,
+  request: new Uint8Array(0),
+  answer: new Uint8Array(24),
+};
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function addressText(a: Uint8Array): string {
+  return a.length === 4
+    ? ipv4.formatAddress(new DataView(a.buffer, a.byteOffset).getUint32(0))
+    : ipv6.formatAddress(a);
+}
+
+function describe(c: CarrierChange): string {
+  if (c.method === 'proto-down') return 'IFLA_PROTO_DOWN';
+  if (c.saved)
+    return `administratively down; ${c.saved.addresses} address(es), ${c.saved.routes} route(s) saved`;
+  const r = c.restored!;
+  const failed = c.failed?.length ? `; not restored: ${c.failed.join('; ')}` : '';
+  return `administratively up; put back ${r.addresses} address(es), ${r.routes} route(s) the kernel had removed${failed}`;
+}
+
+function runHook(command: string, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<void> {
+  return new Promise((resolve) => {
+    const child = spawn('/bin/sh', ['-c', command], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.once('error', (err) => {
+      log(`hook "${command}" could not run: ${err.message}`);
+      resolve();
+    });
+    child.once('exit', (code, signal) => {
+      if (code !== 0) log(`hook "${command}" exited with ${signal ?? code}`);
+      resolve();
+    });
+  });
+}
