@@ -20,7 +20,7 @@
 #include <bpf/bpf_helpers.h>
 
 #define KA_CTX struct xdp_md
-#include "keepalive.h"
+#include "gre_keepalive_decide.h"
 #include "xdp_tx_inner.h"
 
 SEC("prog")

@@ -32,7 +32,7 @@
 #include <bpf/bpf_helpers.h>
 
 #define KA_CTX struct __sk_buff
-#include "keepalive.h"
+#include "gre_keepalive_decide.h"
 
 #define KA_AF_INET 2
 #define KA_AF_INET6 10

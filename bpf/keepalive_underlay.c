@@ -15,7 +15,7 @@
 #include <bpf/bpf_helpers.h>
 
 #define KA_CTX struct xdp_md
-#include "keepalive.h"
+#include "gre_keepalive_decide.h"
 
 /* The request's Ethernet header, kept across bpf_xdp_adjust_head. */
 struct ka_l2 {

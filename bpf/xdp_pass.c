@@ -8,7 +8,7 @@
  * from every object the same way, so the baseline is timed by the same
  * method (maps a program never touches cost it nothing).
  */
-#include "keepalive_maps.h"
+#include "gre_keepalive_maps.h"
 
 SEC("prog")
 int xdp_pass(struct xdp_md *ctx)

@@ -2,7 +2,7 @@
 /*
  * Shared by eoip.ko (EOIP_IPV6 0) and eoipv6.ko (EOIP_IPV6 1): the tunnel, its
  * configuration, the per-namespace lookup table and the functions the concern
- * files call across each other. Wire formats: shared/PROTOCOLS.md sections 2-4.
+ * files call across each other. Wire formats: docs/eoip-wire.md.
  */
 #ifndef _EOIP_H
 #define _EOIP_H

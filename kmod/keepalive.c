@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * RouterOS EoIP keepalive (PROTOCOLS.md section 4), the same state machine as
+ * RouterOS EoIP keepalive (docs/eoip-keepalive.md), the same state machine as
  * the userland backend's src/eoip/keepalive.ts:
  *
  * - one keepalive is sent per interval, from the moment the device is up;

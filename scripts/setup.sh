@@ -13,7 +13,7 @@ APT_PACKAGES=(
   iperf3        # TCP through the tunnels
   g++ make python3 # build the native addon (node-gyp)
   # test/kernel: Debian's own 6.1 kernel booted under qemu (TCG) with a busybox initramfs, because the
-  # host kernel may lack gre/ip6gre and loadable modules (../shared/KERNEL-LAB.md)
+  # host kernel may lack gre/ip6gre and loadable modules (docs/kernel-lab.md)
   qemu-system-x86      # qemu-system-x86_64 and qboot.rom
   linux-image-amd64    # /boot/vmlinuz-6.1* and its modules
   linux-headers-amd64  # out-of-tree modules (kmod/) build against it

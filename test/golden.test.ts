@@ -12,7 +12,7 @@ import * as packet from '../src/wire/packet.ts';
 import { WireStatus } from '../src/wire/status.ts';
 import { CAPTURE_FILES, CAPTURES_DIR, REPO_DIR } from './helpers.ts';
 
-/** Tunnel ids and underlay addresses as captures/README.md describes them. */
+/** Tunnel ids and underlay addresses as fixtures/README.md describes them. */
 const TUNNEL_IDS = new Set([100, 200]);
 const UNDERLAY = new Set(['78.47.55.197', '128.140.114.175']);
 

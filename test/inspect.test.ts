@@ -4,10 +4,9 @@
  * files give one clear error line and exit status 1.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import type { PacketReport } from '../src/inspect/index.ts';
 import { LINKTYPE, writePcap, writePcapng } from '../src/pcap/index.ts';
 import * as build from '../src/wire/build.ts';
@@ -15,7 +14,7 @@ import { EtherType } from '../src/wire/ethernet.ts';
 import { GreProto } from '../src/wire/gre.ts';
 import { Ipv4Flags, parseAddress as v4 } from '../src/wire/ipv4.ts';
 import { parseAddress as v6 } from '../src/wire/ipv6.ts';
-import { REPO_DIR } from './helpers.ts';
+import { REPO_DIR, tempDir } from './helpers.ts';
 
 const CLI = `${REPO_DIR}dist/cli/greoip.js`;
 const A4 = v4('192.0.2.1')!;
@@ -29,15 +28,10 @@ function run(args: string[]) {
   return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 }
 
-function withCapture(bytes: Buffer, fn: (file: string) => void): void {
-  const dir = mkdtempSync(join(tmpdir(), 'greoip-inspect-'));
-  try {
-    const file = join(dir, 'capture');
-    writeFileSync(file, bytes);
-    fn(file);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+function withCapture(t: ExecutionContext, bytes: Buffer, fn: (file: string) => void): void {
+  const file = join(tempDir(t, 'greoip-inspect-'), 'capture');
+  writeFileSync(file, bytes);
+  fn(file);
 }
 
 function eth(ip: Uint8Array, type: number = EtherType.IPV4): Uint8Array {
@@ -135,6 +129,7 @@ const PACKETS: { name: string; frame: Uint8Array; expect: Partial<PacketReport> 
 
 test('pcapng with mixed traffic: every packet listed, understood or with a reason, all re-encoded', (t) => {
   withCapture(
+    t,
     writePcapng(
       PACKETS.map((p) => ({ data: p.frame })),
       LINKTYPE.ETHERNET,
@@ -169,6 +164,7 @@ test('pcapng with mixed traffic: every packet listed, understood or with a reaso
 
 test('the human table has a row per packet and a totals line', (t) => {
   withCapture(
+    t,
     writePcapng(
       PACKETS.map((p) => ({ data: p.frame })),
       LINKTYPE.ETHERNET,
@@ -185,7 +181,7 @@ test('the human table has a row per packet and a totals line', (t) => {
 });
 
 test('raw-IP pcap is read from the IP header', (t) => {
-  withCapture(writePcap([{ data: build.greKeepaliveRequest4(A4, B4) }], LINKTYPE.RAW), (file) => {
+  withCapture(t, writePcap([{ data: build.greKeepaliveRequest4(A4, B4) }], LINKTYPE.RAW), (file) => {
     const [report] = run(['inspect', '--json', file])
       .stdout.trimEnd()
       .split('\n')
@@ -195,7 +191,7 @@ test('raw-IP pcap is read from the IP header', (t) => {
 });
 
 test('a link type greoip does not read is listed, not an error', (t) => {
-  withCapture(writePcap([{ data: new Uint8Array(30) }], LINKTYPE.LINUX_SLL), (file) => {
+  withCapture(t, writePcap([{ data: new Uint8Array(30) }], LINKTYPE.LINUX_SLL), (file) => {
     const r = run(['inspect', '--json', file]);
     t.is(r.status, 0);
     t.like(JSON.parse(r.stdout) as PacketReport, {
@@ -210,7 +206,7 @@ test('bad files: one error line naming the file, exit status 1', (t) => {
   const missing = run(['inspect', '/nonexistent/x.pcap']);
   t.is(missing.status, 1);
   t.is(missing.stderr, 'greoip: cannot read /nonexistent/x.pcap: ENOENT\n');
-  withCapture(Buffer.from('not a capture at all'), (file) => {
+  withCapture(t, Buffer.from('not a capture at all'), (file) => {
     const r = run(['inspect', file]);
     t.is(r.status, 1);
     t.regex(r.stderr, /^greoip: .*capture: not a pcap or pcapng file: magic 0x/);

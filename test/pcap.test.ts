@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
@@ -16,6 +15,7 @@ import {
   writePcap,
   writePcapng,
 } from '../src/pcap/index.ts';
+import { tempDir } from './helpers.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures and helpers
@@ -431,35 +431,30 @@ function epochToNs(text: string): bigint {
   return BigInt(sec) * NS_PER_SECOND + BigInt(frac.padEnd(9, '0').slice(0, 9));
 }
 
-function tsharkFrames(file: Buffer, suffix: string): TsharkFrame[] {
-  const dir = mkdtempSync(join(tmpdir(), 'greoip-pcap-'));
-  try {
-    const path = join(dir, `capture.${suffix}`);
-    writeFileSync(path, file);
-    const args = [
-      '-r',
-      path,
-      '-T',
-      'fields',
-      '-e',
-      'frame.len',
-      '-e',
-      'frame.cap_len',
-      '-e',
-      'frame.time_epoch',
-    ];
-    // stderr is discarded: tshark warns about running as root, which is noise here.
-    const out = execFileSync('tshark', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    return out
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .map((line) => {
-        const [len = '', capLen = '', epoch = ''] = line.split('\t');
-        return { len: Number(len), capLen: Number(capLen), timestampNs: epochToNs(epoch) };
-      });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+function tsharkFrames(t: ExecutionContext, file: Buffer, suffix: string): TsharkFrame[] {
+  const path = join(tempDir(t, 'greoip-pcap-'), `capture.${suffix}`);
+  writeFileSync(path, file);
+  const args = [
+    '-r',
+    path,
+    '-T',
+    'fields',
+    '-e',
+    'frame.len',
+    '-e',
+    'frame.cap_len',
+    '-e',
+    'frame.time_epoch',
+  ];
+  // stderr is discarded: tshark warns about running as root, which is noise here.
+  const out = execFileSync('tshark', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return out
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const [len = '', capLen = '', epoch = ''] = line.split('\t');
+      return { len: Number(len), capLen: Number(capLen), timestampNs: epochToNs(epoch) };
+    });
 }
 
 function expectedFrames(input: CaptureInput[], roundTs: (ns: bigint) => bigint): TsharkFrame[] {
@@ -473,7 +468,7 @@ function expectedFrames(input: CaptureInput[], roundTs: (ns: bigint) => bigint):
 test('tshark reads our pcapng with the same frames', (t) => {
   const input = sampleRecords();
   t.deepEqual(
-    tsharkFrames(writePcapng(input, LINKTYPE.ETHERNET), 'pcapng'),
+    tsharkFrames(t, writePcapng(input, LINKTYPE.ETHERNET), 'pcapng'),
     expectedFrames(input, (ns) => ns),
   );
 });
@@ -481,11 +476,11 @@ test('tshark reads our pcapng with the same frames', (t) => {
 test('tshark reads our pcap (µs and ns) with the same frames', (t) => {
   const input = sampleRecords();
   t.deepEqual(
-    tsharkFrames(writePcap(input, LINKTYPE.ETHERNET), 'pcap'),
+    tsharkFrames(t, writePcap(input, LINKTYPE.ETHERNET), 'pcap'),
     expectedFrames(input, floorToMicros),
   );
   t.deepEqual(
-    tsharkFrames(writePcap(input, LINKTYPE.ETHERNET, { nanosecond: true }), 'pcap'),
+    tsharkFrames(t, writePcap(input, LINKTYPE.ETHERNET, { nanosecond: true }), 'pcap'),
     expectedFrames(input, (ns) => ns),
   );
 });
@@ -523,7 +518,7 @@ test('tshark agrees with the hand-built multi-section pcapng, timestamps include
   const file = Buffer.concat(multiSectionBlocks());
   // tshark prints an empty time for the SPB, which has none; epochToNs maps that to our 0n.
   t.deepEqual(
-    tsharkFrames(file, 'pcapng'),
+    tsharkFrames(t, file, 'pcapng'),
     readCapture(file).map((r) => ({
       len: r.originalLength,
       capLen: r.data.length,

@@ -7,7 +7,7 @@
 #ifndef GREOIP_XDP_TX_INNER_H
 #define GREOIP_XDP_TX_INNER_H
 
-#include "keepalive.h"
+#include "gre_keepalive_decide.h"
 
 static __always_inline int ka_xdp_tx_inner(struct xdp_md *ctx, const struct ka_decision *d)
 {

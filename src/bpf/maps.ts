@@ -1,5 +1,5 @@
 /**
- * Byte layouts of the keepalive programs' maps (bpf/include/keepalive_maps.h): the verdict counters,
+ * Byte layouts of the keepalive programs' maps (bpf/include/gre_keepalive_maps.h): the verdict counters,
  * `ka_config` and the peer allow-list tries, encoded from a core Policy. Multi-byte integers the
  * kernel reads as numbers are in host order; addresses are in network order, as on the wire.
  */

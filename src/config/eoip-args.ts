@@ -13,15 +13,14 @@
  * in iproute2 (`eoip a n eoip0 tid 5 rem 10.0.0.2`); an exact match always
  * wins (`tid`, `ttl` and `tos` are exact even though `t` is ambiguous).
  */
-import type { Family, KeepaliveConfig, TunnelConfig } from '../eoip/config.ts';
+import type { Family, KeepaliveConfig } from '../eoip/config.ts';
+import type { AddConfig } from './tunnel.ts';
 import {
   checkSameFamily,
   checkTunnelIdForFamily,
-  completeTunnel,
   type FieldName,
   suggest,
   type TunnelChanges,
-  type TunnelInput,
   ValidationError,
   validateBackend,
   validateKeepalive,
@@ -35,10 +34,7 @@ import {
   validateTunnelId,
 } from './validate.ts';
 
-/** What `eoip add` gives: the name may be left to the daemon (null), the rest defaulted later. */
-export type AddConfig = Omit<Partial<TunnelConfig>, 'name' | 'tunnelId' | 'remote' | 'family'> &
-  Pick<TunnelConfig, 'tunnelId' | 'remote' | 'family'> & { name: string | null };
-
+export type { AddConfig } from './tunnel.ts';
 export type { TunnelChanges } from './validate.ts';
 
 export type EoipCommand =
@@ -298,35 +294,5 @@ export function parseEoipArgs(argv: readonly string[]): EoipCommand {
       return { command: 'version' };
     case 'help':
       return { command: 'help' };
-  }
-}
-
-function toInput(config: AddConfig | TunnelConfig, name: string): TunnelInput {
-  const { family: _family, ...rest } = config;
-  return { ...rest, name };
-}
-
-/**
- * Completes what `eoip add` gave: fills DEFAULTS and derives the family from
- * the remote. A tunnel added without a name takes `name` (see defaultName).
- */
-export function applyDefaults(partial: AddConfig, name?: string): TunnelConfig {
-  const chosen = partial.name ?? name;
-  if (chosen === undefined) throw new ArgsError('name: required (none given, no default chosen)', 'name');
-  return checked(null, () => completeTunnel(toInput(partial, chosen)));
-}
-
-/** Applies `eoip change` to a tunnel, re-deriving the family and re-checking what spans fields. */
-export function applyChanges(current: TunnelConfig, changes: TunnelChanges): TunnelConfig {
-  const merged: TunnelConfig = { ...current, ...changes, name: current.name };
-  return checked(null, () => completeTunnel(toInput(merged, current.name)));
-}
-
-/** The first of eoip0, eoip1, ... not in `existing`: the daemon's name for an unnamed tunnel. */
-export function defaultName(existing: Iterable<string>, prefix = 'eoip'): string {
-  const taken = new Set(existing);
-  for (let i = 0; ; i++) {
-    const name = `${prefix}${i}`;
-    if (!taken.has(name)) return name;
   }
 }

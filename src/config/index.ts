@@ -1,15 +1,6 @@
-/** Tunnel configuration: the `eoip` command line, the daemon's config file, and reload diffs. */
+/** Tunnel configuration: the `eoip` command line, the daemon's config file, and one call from a request or entry to a complete config. */
 export { type ConfigDiff, diffConfigs } from './diff.ts';
-export {
-  type AddConfig,
-  ArgsError,
-  type ArgsField,
-  applyChanges,
-  applyDefaults,
-  defaultName,
-  type EoipCommand,
-  parseEoipArgs,
-} from './eoip-args.ts';
+export { ArgsError, type ArgsField, type EoipCommand, parseEoipArgs } from './eoip-args.ts';
 export {
   ConfigError,
   type ConfigErrorInfo,
@@ -18,4 +9,12 @@ export {
   loadConfigFile,
   parseConfigFile,
 } from './file.ts';
+export {
+  type AddConfig,
+  applyChanges,
+  applyDefaults,
+  defaultName,
+  resolveTunnel,
+  type TunnelRequest,
+} from './tunnel.ts';
 export { type FieldName, type TunnelChanges, ValidationError } from './validate.ts';

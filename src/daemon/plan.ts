@@ -1,13 +1,12 @@
 /**
- * What the daemon checks before it touches a backend: complete, valid
- * configurations (the shared validators of src/config), unique names, and
- * one tunnel per (family, remote, tunnel id) across all backends (the kernel
- * would otherwise take packets a userland socket expects).
+ * The daemon's half of a change: the tunnels there are now and the complete
+ * configs wanted (from src/config's resolveTunnel or a config file) give the
+ * steps to take. The wanted set is checked as a whole first: unique names,
+ * and one tunnel per (family, remote, tunnel id) across all backends (the
+ * kernel would otherwise take packets a userland socket expects).
  */
 
 import { diffConfigs } from '../config/diff.ts';
-import { type AddConfig, applyChanges, applyDefaults, defaultName } from '../config/eoip-args.ts';
-import type { TunnelChanges } from '../config/validate.ts';
 import type { TunnelConfig } from '../eoip/config.ts';
 
 export class FieldError extends Error {
@@ -32,40 +31,36 @@ function checkUnique(config: TunnelConfig, others: readonly TunnelConfig[]): voi
   }
 }
 
-/** A new tunnel from `eoip add`: defaults filled, a name chosen if none was given, uniqueness checked. */
-export function resolveAdd(add: AddConfig, existing: readonly TunnelConfig[]): TunnelConfig {
-  const config = applyDefaults(add, defaultName(existing.map((t) => t.name)));
-  checkUnique(config, existing);
-  return config;
-}
-
-/** A complete config (from a file or the state file) checked against the others. */
-export function checkComplete(config: TunnelConfig, others: readonly TunnelConfig[]): TunnelConfig {
-  const again = applyChanges(config, {});
-  checkUnique(again, others);
-  return again;
-}
-
-/** `eoip change`: the merged config, re-checked. */
-export function resolveChange(
-  current: TunnelConfig,
-  changes: TunnelChanges,
-  others: readonly TunnelConfig[],
-): TunnelConfig {
-  const next = applyChanges(current, changes);
-  checkUnique(next, others);
-  return next;
-}
-
 export interface Plan {
   remove: string[];
   change: TunnelConfig[];
   add: TunnelConfig[];
 }
 
-/** The steps from `current` to `wanted` by name: removals, then changes, then additions. */
+/**
+ * The steps from `current` to `wanted` by name: removals, then changes, then
+ * additions. Each wanted tunnel is checked against the ones before it, so a
+ * request's own tunnel goes last to be the one named in a clash.
+ */
 export function planChanges(current: readonly TunnelConfig[], wanted: readonly TunnelConfig[]): Plan {
+  wanted.forEach((config, i) => {
+    checkUnique(config, wanted.slice(0, i));
+  });
   const diff = diffConfigs(current, wanted);
   const byName = new Map(wanted.map((t) => [t.name, t]));
   return { remove: diff.remove, change: diff.change.map((c) => byName.get(c.name)!), add: diff.add };
+}
+
+/** The wanted sets of `eoip add`, `eoip change` (the new config last) and `eoip del`. */
+export function wantedAdding(current: readonly TunnelConfig[], config: TunnelConfig): TunnelConfig[] {
+  return [...current, config];
+}
+
+export function wantedChanging(current: readonly TunnelConfig[], config: TunnelConfig): TunnelConfig[] {
+  return [...current.filter((t) => t.name !== config.name), config];
+}
+
+export function wantedWithout(current: readonly TunnelConfig[], name: string): TunnelConfig[] {
+  if (!current.some((t) => t.name === name)) throw new FieldError(`name: no tunnel named ${name}`, 'name');
+  return current.filter((t) => t.name !== name);
 }

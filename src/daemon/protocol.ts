@@ -4,7 +4,7 @@
  * `{ ok: true, ... }` or `{ ok: false, error, field? }`.
  */
 import type { TunnelStatus } from '../backend/types.ts';
-import type { AddConfig } from '../config/eoip-args.ts';
+import type { AddConfig } from '../config/tunnel.ts';
 import type { TunnelChanges } from '../config/validate.ts';
 
 export type Request =

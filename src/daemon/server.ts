@@ -8,11 +8,12 @@
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { TunnelBackend, TunnelStatus } from '../backend/types.ts';
+import { resolveTunnel } from '../config/tunnel.ts';
 import type { BackendName, TunnelConfig } from '../eoip/config.ts';
 import { VERSION } from '../version.ts';
 import { netnsId, type RuntimePaths } from './paths.ts';
 import { peerUid } from './peer.ts';
-import { checkComplete, FieldError, planChanges, resolveAdd, resolveChange } from './plan.ts';
+import { FieldError, type Plan, planChanges, wantedAdding, wantedChanging, wantedWithout } from './plan.ts';
 import { type DaemonStatus, MAX_LINE, READ_ONLY_OPS, type Reply, type Request } from './protocol.ts';
 import { readState, writeState } from './state.ts';
 
@@ -44,11 +45,14 @@ export class Daemon {
     await mkdir(paths.dir, { recursive: true, mode: 0o700 });
     await chmod(paths.dir, 0o700);
     await this.claimSocket();
+    // A config file's entries come complete from its loader; the state file's are re-checked whole.
     const initial = this.opts.configFile
       ? await this.opts.loadConfig(this.opts.configFile)
-      : ((await readState(paths.state)) ?? []);
+      : ((await readState(paths.state)) ?? []).map((entry) =>
+          resolveTunnel({ kind: 'entry', config: entry }, []),
+        );
     try {
-      await this.applyAll(initial);
+      await this.applyPlan(planChanges(this.configs(), initial));
     } catch (err) {
       await this.closeBackends(false);
       throw err;
@@ -148,17 +152,23 @@ export class Daemon {
         return { ok: true, tunnels: this.list() };
       case 'status':
         return { ok: true, status: this.status() };
-      case 'add':
-        return { ok: true, tunnel: await this.add(resolveAdd(request.config, [...this.tunnels.values()])) };
-      case 'change': {
-        const current = this.tunnels.get(request.name);
-        if (!current) throw new FieldError(`name: no tunnel named ${request.name}`, 'name');
-        const others = [...this.tunnels.values()].filter((t) => t.name !== request.name);
-        return { ok: true, tunnel: await this.change(resolveChange(current, request.changes, others)) };
+      case 'add': {
+        const current = this.configs();
+        const config = resolveTunnel({ kind: 'add', config: request.config }, current);
+        const done = await this.applyPlan(planChanges(current, wantedAdding(current, config)));
+        return { ok: true, tunnel: done.get(config.name) ?? this.statusOf(config.name) };
       }
-      case 'del':
-        await this.delete(request.name);
+      case 'change': {
+        const current = this.configs();
+        const next = resolveTunnel({ kind: 'change', name: request.name, changes: request.changes }, current);
+        const done = await this.applyPlan(planChanges(current, wantedChanging(current, next)));
+        return { ok: true, tunnel: done.get(next.name) ?? this.statusOf(next.name) };
+      }
+      case 'del': {
+        const current = this.configs();
+        await this.applyPlan(planChanges(current, wantedWithout(current, request.name)));
         return { ok: true };
+      }
       case 'flush':
         for (const name of [...this.tunnels.keys()]) await this.delete(name);
         return { ok: true };
@@ -196,6 +206,19 @@ export class Daemon {
       tunnels: this.tunnels.size,
       unmatchedDrops: drops,
     };
+  }
+
+  private configs(): TunnelConfig[] {
+    return [...this.tunnels.values()];
+  }
+
+  /** The backend's status of one of our tunnels. */
+  private statusOf(name: string): TunnelStatus | undefined {
+    const config = this.tunnels.get(name);
+    if (!config) return undefined;
+    return this.backend(config.backend)
+      .list()
+      .find((s) => s.config.name === name);
   }
 
   /** Creates a complete, checked config. */
@@ -240,13 +263,12 @@ export class Daemon {
   }
 
   /**
-   * Brings the running set to `wanted`, applying only the difference. If a
-   * step fails, the steps already taken are undone and the error rethrown.
+   * Takes the steps of a plan and returns the status of each tunnel added or
+   * changed. If a step fails, the steps already taken are undone and the
+   * error rethrown.
    */
-  private async applyAll(wanted: TunnelConfig[]): Promise<void> {
-    const checked: TunnelConfig[] = [];
-    for (const config of wanted) checked.push(checkComplete(config, checked));
-    const plan = planChanges([...this.tunnels.values()], checked);
+  private async applyPlan(plan: Plan): Promise<Map<string, TunnelStatus>> {
+    const done = new Map<string, TunnelStatus>();
     const undo: (() => Promise<unknown>)[] = [];
     try {
       for (const name of plan.remove) {
@@ -256,17 +278,18 @@ export class Daemon {
       }
       for (const next of plan.change) {
         const old = this.tunnels.get(next.name)!;
-        await this.change(next);
+        done.set(next.name, await this.change(next));
         undo.push(() => this.change(old));
       }
       for (const config of plan.add) {
-        await this.add(config);
+        done.set(config.name, await this.add(config));
         undo.push(() => this.delete(config.name));
       }
     } catch (err) {
       for (const step of undo.reverse()) await step().catch(() => undefined);
       throw err;
     }
+    return done;
   }
 
   /** SIGHUP: reload the config file; an invalid file leaves everything as it is. */
@@ -279,7 +302,7 @@ export class Daemon {
       }
       try {
         const wanted = await this.opts.loadConfig(file);
-        await this.applyAll(wanted);
+        await this.applyPlan(planChanges(this.configs(), wanted));
         this.opts.log(`reloaded ${file}: ${this.tunnels.size} tunnel(s)`);
       } catch (err) {
         this.opts.log(`reload of ${file} refused, running tunnels untouched: ${(err as Error).message}`);

@@ -1,5 +1,5 @@
 /**
- * RouterOS EoIP keepalive semantics (PROTOCOLS.md section 4), as a pure state
+ * RouterOS EoIP keepalive semantics (docs/eoip-keepalive.md), as a pure state
  * machine over an injected clock (milliseconds). The backend owns the timers:
  * it asks `nextDeadline()` when to call `tick()` again, sends a keepalive when
  * tick says so, and applies carrier changes.

@@ -2,7 +2,7 @@
  * rtnetlink link messages for the eoip / eoipv6 kinds of kmod/ (eoip.ko,
  * eoipv6.ko): RTM_NEWLINK to create or change, RTM_DELLINK, RTM_GETLINK, and
  * the parse of what the kernel dumps back. Attribute numbers are those of
- * kmod/uapi/linux/if_eoip.h (PROTOCOLS.md section 5), shared with the old
+ * kmod/uapi/linux/if_eoip.h (docs/kernel.md, compatibility), shared with the old
  * out-of-tree module and its `eoip` tool.
  */
 import * as ipv4 from '../wire/ipv4.ts';

@@ -29,13 +29,14 @@ import {
 import { BpfTestRunner } from '../../src/bpf/testrun.ts';
 import { createDecision, createPolicy, Verdict } from '../../src/gre-keepalive/index.ts';
 import { VECTORS, type Vector } from '../gre-keepalive/vectors.ts';
-import { REPO_DIR, toHex } from '../helpers.ts';
+import { REPO_DIR, requireRoot, toHex } from '../helpers.ts';
+import { Netns } from '../netns.ts';
 
 const exec = promisify(execFile);
 const VERDICT_SLOTS = 9;
 
 test.before(async () => {
-  if (process.getuid?.() !== 0) throw new Error('the BPF tests need root (BPF_PROG_TEST_RUN, netns, XDP)');
+  requireRoot();
   await exec('bpftool', ['version']).catch((e: Error) => {
     throw new Error(`bpftool is missing (apt-get install bpftool): ${e.message}`);
   });
@@ -71,11 +72,8 @@ test('the verifier accepts every object, each with its one program', async (t) =
   for (const name of BPF_PROGRAM_NAMES) {
     const info = BPF_PROGRAMS[name];
     const runner = await BpfTestRunner.open(bpfObjectPath(name), info.type);
-    try {
-      t.deepEqual(runner.programs, [name], `${info.file}: programs`);
-    } finally {
-      await runner.close();
-    }
+    t.teardown(() => runner.close());
+    t.deepEqual(runner.programs, [name], `${info.file}: programs`);
   }
 });
 
@@ -121,17 +119,14 @@ test("the map layouts in src/bpf/maps.ts match the objects' BTF", async (t) => {
 
 test('xdp_pass passes every packet untouched', async (t) => {
   const runner = await BpfTestRunner.open(bpfObjectPath('xdp_pass'), 'xdp');
-  try {
-    for (const v of VECTORS.slice(0, 5)) {
-      const input = Buffer.from(v.hex, 'hex');
-      const r = await runner.run('xdp_pass', input);
-      t.is(r.retval, XdpAction.PASS, v.name);
-      t.is(toHex(r.dataOut), toHex(input), v.name);
-    }
-    t.true((await runner.timeRun('xdp_pass', Buffer.from(VECTORS[0]!.hex, 'hex'), 1000)) >= 0);
-  } finally {
-    await runner.close();
+  t.teardown(() => runner.close());
+  for (const v of VECTORS.slice(0, 5)) {
+    const input = Buffer.from(v.hex, 'hex');
+    const r = await runner.run('xdp_pass', input);
+    t.is(r.retval, XdpAction.PASS, v.name);
+    t.is(toHex(r.dataOut), toHex(input), v.name);
   }
+  t.true((await runner.timeRun('xdp_pass', Buffer.from(VECTORS[0]!.hex, 'hex'), 1000)) >= 0);
 });
 
 /**
@@ -169,52 +164,49 @@ for (const name of KEEPALIVE_PROGRAMS) {
     const info = BPF_PROGRAMS[name];
     const runner = await BpfTestRunner.open(bpfObjectPath(name), info.type);
     const decision = createDecision();
-    try {
-      for (const v of VECTORS) {
-        const label = `${name} / ${v.name}`;
-        const input = inputFor(name, v);
-        const policy = createPolicy(v.policy ?? {});
-        // keepalive_tc: a fixed egress interface, so no route lookup depends on this host.
-        await runner.setPolicy(policy, { underlayIfindex: name === 'keepalive_tc' ? 1 : 0 });
-        const want = bpfDecide(name, input, policy, decision);
-        const got = await runner.runCounted(name, input);
+    t.teardown(() => runner.close());
+    for (const v of VECTORS) {
+      const label = `${name} / ${v.name}`;
+      const input = inputFor(name, v);
+      const policy = createPolicy(v.policy ?? {});
+      // keepalive_tc: a fixed egress interface, so no route lookup depends on this host.
+      await runner.setPolicy(policy, { underlayIfindex: name === 'keepalive_tc' ? 1 : 0 });
+      const want = bpfDecide(name, input, policy, decision);
+      const got = await runner.runCounted(name, input);
 
-        t.is(got.retval, want.retval, `${label}: return code`);
-        const verdictDelta = got.counterDelta.slice(0, VERDICT_SLOTS);
-        const counted = verdictDelta.indexOf(1n);
-        t.is(counted, want.verdict, `${label}: verdict counter (core says ${want.verdict})`);
-        t.is(
-          verdictDelta.reduce((a, b) => a + b, 0n),
-          1n,
-          `${label}: exactly one verdict counted (${verdictDelta.join(',')})`,
-        );
-        t.is(got.counterDelta[COUNTER_TX_ERROR], want.txError ? 1n : 0n, `${label}: tx error counter`);
-        t.is(got.counterDelta.length, COUNTER_SLOTS);
-        if (want.output) t.is(toHex(got.dataOut), toHex(want.output), `${label}: reply bytes`);
-        else t.is(toHex(got.dataOut), toHex(input), `${label}: passed untouched`);
+      t.is(got.retval, want.retval, `${label}: return code`);
+      const verdictDelta = got.counterDelta.slice(0, VERDICT_SLOTS);
+      const counted = verdictDelta.indexOf(1n);
+      t.is(counted, want.verdict, `${label}: verdict counter (core says ${want.verdict})`);
+      t.is(
+        verdictDelta.reduce((a, b) => a + b, 0n),
+        1n,
+        `${label}: exactly one verdict counted (${verdictDelta.join(',')})`,
+      );
+      t.is(got.counterDelta[COUNTER_TX_ERROR], want.txError ? 1n : 0n, `${label}: tx error counter`);
+      t.is(got.counterDelta.length, COUNTER_SLOTS);
+      if (want.output) t.is(toHex(got.dataOut), toHex(want.output), `${label}: reply bytes`);
+      else t.is(toHex(got.dataOut), toHex(input), `${label}: passed untouched`);
 
-        // Read as the vector's layout (a frame around an L3 vector is the same reading for the framed
-        // programs): the corpus expectation itself must hold.
-        if (readsAsVector(name, v, want.input)) {
-          if (!tookOwnLayout.has(v.name)) tookOwnLayout.set(v.name, new Set());
-          tookOwnLayout.get(v.name)!.add(name);
-          t.is(counted, v.expect.verdict, `${label}: corpus verdict`);
-          if (counted === Verdict.REPLY && v.expect.replyHex !== undefined) {
-            const replyLength = v.expect.replyHex.length / 2;
-            t.is(
-              toHex(got.dataOut.subarray(got.dataOut.length - replyLength)),
-              v.expect.replyHex,
-              `${label}: corpus reply`,
-            );
-            if (!replied.has(v.name)) replied.set(v.name, new Set());
-            replied.get(v.name)!.add(name);
-          }
+      // Read as the vector's layout (a frame around an L3 vector is the same reading for the framed
+      // programs): the corpus expectation itself must hold.
+      if (readsAsVector(name, v, want.input)) {
+        if (!tookOwnLayout.has(v.name)) tookOwnLayout.set(v.name, new Set());
+        tookOwnLayout.get(v.name)!.add(name);
+        t.is(counted, v.expect.verdict, `${label}: corpus verdict`);
+        if (counted === Verdict.REPLY && v.expect.replyHex !== undefined) {
+          const replyLength = v.expect.replyHex.length / 2;
+          t.is(
+            toHex(got.dataOut.subarray(got.dataOut.length - replyLength)),
+            v.expect.replyHex,
+            `${label}: corpus reply`,
+          );
+          if (!replied.has(v.name)) replied.set(v.name, new Set());
+          replied.get(v.name)!.add(name);
         }
       }
-      corpusDone.add(name);
-    } finally {
-      await runner.close();
     }
+    corpusDone.add(name);
   });
 }
 
@@ -265,82 +257,73 @@ for (const name of KEEPALIVE_PROGRAMS) {
     const rand = prng(0x6b61 + name.length);
     let runs = 0;
     let replies = 0;
-    try {
-      for (const v of VECTORS) {
-        const policy = createPolicy(v.policy ?? {});
-        await runner.setPolicy(policy, { underlayIfindex: name === 'keepalive_tc' ? 1 : 0 });
-        const inputs = derivedInputs(name, v, rand);
-        const results = await runner.runManyCounted(name, inputs);
-        inputs.forEach((input, i) => {
-          const got = results[i]!;
-          const want = bpfDecide(name, input, policy, decision);
-          const label = `${name} / ${v.name} / derived ${i} ${toHex(input)}`;
-          const delta = got.counterDelta.slice(0, VERDICT_SLOTS);
-          if (
-            got.retval !== want.retval ||
-            delta[want.verdict] !== 1n ||
-            delta.reduce((a, b) => a + b, 0n) !== 1n ||
-            got.counterDelta[COUNTER_TX_ERROR] !== (want.txError ? 1n : 0n) ||
-            toHex(got.dataOut) !== toHex(want.output ?? input)
-          ) {
-            t.fail(
-              `${label}: BPF retval ${got.retval} counters ${delta.join(',')} out ${toHex(got.dataOut)}; ` +
-                `core verdict ${want.verdict} retval ${want.retval} out ${toHex(want.output ?? input)}`,
-            );
-          }
-          runs++;
-          if (want.verdict === Verdict.REPLY) replies++;
-        });
-      }
-      t.true(runs > 1000, `${runs} runs`);
-      t.true(replies > 0, `${replies} replies among them`);
-      t.log(`${runs} runs, ${replies} replies`);
-    } finally {
-      await runner.close();
+    t.teardown(() => runner.close());
+    for (const v of VECTORS) {
+      const policy = createPolicy(v.policy ?? {});
+      await runner.setPolicy(policy, { underlayIfindex: name === 'keepalive_tc' ? 1 : 0 });
+      const inputs = derivedInputs(name, v, rand);
+      const results = await runner.runManyCounted(name, inputs);
+      inputs.forEach((input, i) => {
+        const got = results[i]!;
+        const want = bpfDecide(name, input, policy, decision);
+        const label = `${name} / ${v.name} / derived ${i} ${toHex(input)}`;
+        const delta = got.counterDelta.slice(0, VERDICT_SLOTS);
+        if (
+          got.retval !== want.retval ||
+          delta[want.verdict] !== 1n ||
+          delta.reduce((a, b) => a + b, 0n) !== 1n ||
+          got.counterDelta[COUNTER_TX_ERROR] !== (want.txError ? 1n : 0n) ||
+          toHex(got.dataOut) !== toHex(want.output ?? input)
+        ) {
+          t.fail(
+            `${label}: BPF retval ${got.retval} counters ${delta.join(',')} out ${toHex(got.dataOut)}; ` +
+              `core verdict ${want.verdict} retval ${want.retval} out ${toHex(want.output ?? input)}`,
+          );
+        }
+        runs++;
+        if (want.verdict === Verdict.REPLY) replies++;
+      });
     }
+    t.true(runs > 1000, `${runs} runs`);
+    t.true(replies > 0, `${replies} replies among them`);
+    t.log(`${runs} runs, ${replies} replies`);
   });
 }
 
 test('keepalive_gre6 answers the pre-5.14 ip6gre layout (underlay Ethernet in front of the outer IPv6)', async (t) => {
   const runner = await BpfTestRunner.open(bpfObjectPath('keepalive_gre6'), 'xdp');
-  try {
-    await runner.setPolicy(createPolicy());
-    const framed = VECTORS.filter((v) => v.layout === 'outer-l2' && v.name.includes('gre6'));
-    t.true(framed.length >= 2);
-    for (const v of framed) {
-      const got = await runner.runCounted('keepalive_gre6', Buffer.from(v.hex, 'hex'));
-      t.is(got.retval, XdpAction.TX, v.name);
-      t.is(got.counterDelta[Verdict.REPLY], 1n, v.name);
-      t.is(toHex(got.dataOut), v.expect.replyHex!, `${v.name}: the bare inner packet, for the tunnel`);
-    }
-  } finally {
-    await runner.close();
+  t.teardown(() => runner.close());
+  await runner.setPolicy(createPolicy());
+  const framed = VECTORS.filter((v) => v.layout === 'outer-l2' && v.name.includes('gre6'));
+  t.true(framed.length >= 2);
+  for (const v of framed) {
+    const got = await runner.runCounted('keepalive_gre6', Buffer.from(v.hex, 'hex'));
+    t.is(got.retval, XdpAction.TX, v.name);
+    t.is(got.counterDelta[Verdict.REPLY], 1n, v.name);
+    t.is(toHex(got.dataOut), v.expect.replyHex!, `${v.name}: the bare inner packet, for the tunnel`);
   }
 });
 
 test('the keepalive_tc address rule: no local address, no plain reply', async (t) => {
   const runner = await BpfTestRunner.open(bpfObjectPath('keepalive_tc'), 'tc');
   const decision = createDecision();
-  try {
-    const cisco = VECTORS.find((v) => v.layout === 'inner-l3' && v.expect.verdict === Verdict.REPLY)!;
-    const input = inputFor('keepalive_tc', cisco);
-    const cases: [Parameters<typeof createPolicy>[0], Verdict][] = [
-      [{}, Verdict.FORGED_SOURCE],
-      [{ remote: '192.0.2.1' }, Verdict.FORGED_SOURCE],
-      [{ local: '198.51.100.2' }, Verdict.THIRD_PARTY],
-      [{ local: '2001:db8::2', remote: '2001:db8::1' }, Verdict.FORGED_SOURCE],
-      [{ local: '198.51.100.2', remote: '192.0.2.1' }, Verdict.REPLY],
-    ];
-    for (const [options, verdict] of cases) {
-      const policy = createPolicy(options);
-      await runner.setPolicy(policy, { underlayIfindex: 1 });
-      const got = await runner.runCounted('keepalive_tc', input);
-      t.is(bpfDecide('keepalive_tc', input, policy, decision).verdict, verdict, JSON.stringify(options));
-      t.is(got.counterDelta[verdict], 1n, JSON.stringify(options));
-      t.is(got.retval, verdict === Verdict.REPLY ? TcAction.REDIRECT : TcAction.OK, JSON.stringify(options));
-    }
-  } finally {
-    await runner.close();
+  t.teardown(() => runner.close());
+  const cisco = VECTORS.find((v) => v.layout === 'inner-l3' && v.expect.verdict === Verdict.REPLY)!;
+  const input = inputFor('keepalive_tc', cisco);
+  const cases: [Parameters<typeof createPolicy>[0], Verdict][] = [
+    [{}, Verdict.FORGED_SOURCE],
+    [{ remote: '192.0.2.1' }, Verdict.FORGED_SOURCE],
+    [{ local: '198.51.100.2' }, Verdict.THIRD_PARTY],
+    [{ local: '2001:db8::2', remote: '2001:db8::1' }, Verdict.FORGED_SOURCE],
+    [{ local: '198.51.100.2', remote: '192.0.2.1' }, Verdict.REPLY],
+  ];
+  for (const [options, verdict] of cases) {
+    const policy = createPolicy(options);
+    await runner.setPolicy(policy, { underlayIfindex: 1 });
+    const got = await runner.runCounted('keepalive_tc', input);
+    t.is(bpfDecide('keepalive_tc', input, policy, decision).verdict, verdict, JSON.stringify(options));
+    t.is(got.counterDelta[verdict], 1n, JSON.stringify(options));
+    t.is(got.retval, verdict === Verdict.REPLY ? TcAction.REDIRECT : TcAction.OK, JSON.stringify(options));
   }
 });
 
@@ -362,46 +345,41 @@ async function inNs(ns: string, cmd: string, args: string[]): Promise<string> {
 }
 
 test('ip link attaches the XDP objects (native on a veth for the underlay) and tc the TC one', async (t) => {
-  const ns = `greoip-bpf-${process.pid}`;
-  await exec('ip', ['netns', 'add', ns]);
-  try {
-    await inNs(ns, 'ip', ['link', 'add', 'ka0', 'type', 'veth', 'peer', 'name', 'ka1']);
-    await inNs(ns, 'ip', ['link', 'set', 'ka0', 'up']);
-    await inNs(ns, 'ip', ['link', 'set', 'ka1', 'up']);
+  const ns = Netns.create(t, 'bpf').name;
+  await inNs(ns, 'ip', ['link', 'add', 'ka0', 'type', 'veth', 'peer', 'name', 'ka1']);
+  await inNs(ns, 'ip', ['link', 'set', 'ka0', 'up']);
+  await inNs(ns, 'ip', ['link', 'set', 'ka1', 'up']);
 
-    // Without `sec`: iproute2 looks for section "prog".
-    await inNs(ns, 'ip', ['link', 'set', 'dev', 'ka0', 'xdp', 'object', bpfObjectPath('keepalive_underlay')]);
-    let link = await inNs(ns, 'ip', ['-d', 'link', 'show', 'dev', 'ka0']);
-    t.regex(link, /\bxdp\b/, 'attached');
-    t.notRegex(link, /xdpgeneric/, 'native XDP, not the generic fallback');
-    t.regex(link, /prog\/xdp id \d+/);
-    await inNs(ns, 'ip', ['link', 'set', 'dev', 'ka0', 'xdp', 'off']);
-    link = await inNs(ns, 'ip', ['-d', 'link', 'show', 'dev', 'ka0']);
-    t.notRegex(link, /prog\/xdp/, 'detached');
+  // Without `sec`: iproute2 looks for section "prog".
+  await inNs(ns, 'ip', ['link', 'set', 'dev', 'ka0', 'xdp', 'object', bpfObjectPath('keepalive_underlay')]);
+  let link = await inNs(ns, 'ip', ['-d', 'link', 'show', 'dev', 'ka0']);
+  t.regex(link, /\bxdp\b/, 'attached');
+  t.notRegex(link, /xdpgeneric/, 'native XDP, not the generic fallback');
+  t.regex(link, /prog\/xdp id \d+/);
+  await inNs(ns, 'ip', ['link', 'set', 'dev', 'ka0', 'xdp', 'off']);
+  link = await inNs(ns, 'ip', ['-d', 'link', 'show', 'dev', 'ka0']);
+  t.notRegex(link, /prog\/xdp/, 'detached');
 
-    // The gre programs go on gre devices (generic XDP); here only their loading through iproute2 is shown.
-    for (const name of ['keepalive_gre', 'keepalive_gre6', 'xdp_pass'] as const) {
-      await inNs(ns, 'ip', ['link', 'set', 'dev', 'ka1', 'xdpgeneric', 'object', bpfObjectPath(name)]);
-      t.regex(await inNs(ns, 'ip', ['-d', 'link', 'show', 'dev', 'ka1']), /xdpgeneric/, name);
-      await inNs(ns, 'ip', ['link', 'set', 'dev', 'ka1', 'xdpgeneric', 'off']);
-    }
-
-    await inNs(ns, 'tc', ['qdisc', 'add', 'dev', 'ka1', 'clsact']);
-    await inNs(ns, 'tc', [
-      'filter',
-      'add',
-      'dev',
-      'ka1',
-      'ingress',
-      'bpf',
-      'da',
-      'obj',
-      bpfObjectPath('keepalive_tc'),
-      'sec',
-      'tc',
-    ]);
-    t.regex(await inNs(ns, 'tc', ['filter', 'show', 'dev', 'ka1', 'ingress']), /keepalive_tc/);
-  } finally {
-    await exec('ip', ['netns', 'del', ns]);
+  // The gre programs go on gre devices (generic XDP); here only their loading through iproute2 is shown.
+  for (const name of ['keepalive_gre', 'keepalive_gre6', 'xdp_pass'] as const) {
+    await inNs(ns, 'ip', ['link', 'set', 'dev', 'ka1', 'xdpgeneric', 'object', bpfObjectPath(name)]);
+    t.regex(await inNs(ns, 'ip', ['-d', 'link', 'show', 'dev', 'ka1']), /xdpgeneric/, name);
+    await inNs(ns, 'ip', ['link', 'set', 'dev', 'ka1', 'xdpgeneric', 'off']);
   }
+
+  await inNs(ns, 'tc', ['qdisc', 'add', 'dev', 'ka1', 'clsact']);
+  await inNs(ns, 'tc', [
+    'filter',
+    'add',
+    'dev',
+    'ka1',
+    'ingress',
+    'bpf',
+    'da',
+    'obj',
+    bpfObjectPath('keepalive_tc'),
+    'sec',
+    'tc',
+  ]);
+  t.regex(await inNs(ns, 'tc', ['filter', 'show', 'dev', 'ka1', 'ingress']), /keepalive_tc/);
 });

@@ -3,12 +3,10 @@ import {
   type AddConfig,
   ArgsError,
   type ArgsField,
-  applyChanges,
-  applyDefaults,
-  defaultName,
   type EoipCommand,
   parseEoipArgs,
 } from '../../src/config/eoip-args.ts';
+import { applyChanges, applyDefaults, defaultName } from '../../src/config/tunnel.ts';
 import { DEFAULTS, LIMITS, type TunnelConfig } from '../../src/eoip/config.ts';
 
 function parse(line: string): EoipCommand {

@@ -5,8 +5,9 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { ArgsError, applyDefaults, parseEoipArgs } from '../../src/config/eoip-args.ts';
+import { ArgsError, parseEoipArgs } from '../../src/config/eoip-args.ts';
 import { ConfigError, parseConfigFile } from '../../src/config/file.ts';
+import { applyDefaults } from '../../src/config/tunnel.ts';
 import { LIMITS } from '../../src/eoip/config.ts';
 
 const RUNS = { numRuns: 3000 };

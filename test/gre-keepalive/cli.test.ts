@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { bpfInput } from '../../src/bpf/programs.ts';
 import { LINKTYPE, writePcap } from '../../src/pcap/index.ts';
-import { REPO_DIR } from '../helpers.ts';
+import { REPO_DIR, requireRoot } from '../helpers.ts';
 import { VECTORS } from './vectors.ts';
 
 const GK = `${REPO_DIR}dist/cli/gre-keepalive.js`;
@@ -64,7 +64,7 @@ test('bad input gets one clear line naming the field', (t) => {
 });
 
 test('explain --engine bpf runs the real programs and agrees with --engine ts on the corpus', (t) => {
-  if (process.getuid?.() !== 0) t.fail('needs root (BPF_PROG_TEST_RUN)');
+  requireRoot();
   const dir = mkdtempSync(join(tmpdir(), 'greoip-explain-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   // Group the corpus by policy and layout: one capture, one run of each engine per group.

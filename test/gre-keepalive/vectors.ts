@@ -27,7 +27,7 @@ export interface Vector {
   expect: { verdict: number; replyHex?: string };
 }
 
-// The verdict numbers are the specification's (docs/keepalive.md), shared with bpf/include/keepalive.h.
+// The verdict numbers are the specification's (docs/keepalive.md), shared with bpf/include/gre_keepalive_decide.h.
 const V = Verdict;
 
 const A = p4('192.0.2.1')!; // the router asking
@@ -143,7 +143,7 @@ const greChecksummed = build.grePayload(
 greSetChecksum(greChecksummed, 0, greChecksummed.length);
 
 export const VECTORS: Vector[] = [
-  reply('cisco ipv4 (PROTOCOLS.md worked example)', 'outer-l3', build.greKeepaliveRequest4(A, B), cisco),
+  reply('cisco ipv4 (docs worked example)', 'outer-l3', build.greKeepaliveRequest4(A, B), cisco),
   reply(
     'cisco ipv4 on the underlay NIC',
     'outer-l2',

@@ -40,7 +40,7 @@ const v6 = (s: string) => ipv6.parseAddress(s)!;
 
 const REQUEST4 = greKeepaliveRequest4(v4(A4), v4(B4));
 const REQUEST6 = greKeepaliveRequest6(v6(A6), v6(B6));
-/** What B must send back: the inner packet (PROTOCOLS.md section 1: request bytes 24..47). */
+/** What B must send back: the inner packet (docs/gre-keepalive-packets.md: request bytes 24..47). */
 const INNER4 = REQUEST4.subarray(24);
 const INNER6 = REQUEST6.subarray(44);
 /** What A's raw socket sends: everything after the outer IP header, which A's kernel writes. */
@@ -79,7 +79,7 @@ interface Send {
 const VERDICT = { REPLY: 0, FORGED_SOURCE: 6, THIRD_PARTY: 7 } as const;
 
 /**
- * struct ka_config (bpf/include/keepalive_maps.h): strict mode, B's and A's addresses. underlay_ifindex
+ * struct ka_config (bpf/include/gre_keepalive_maps.h): strict mode, B's and A's addresses. underlay_ifindex
  * stays 0 here; the TC steps have the driver put vb's ifindex there (with 0 the program asks
  * bpf_fib_lookup, which answers FWD_DISABLED on a gre device without forwarding enabled).
  */

@@ -1,7 +1,7 @@
 /**
  * Real-kernel lab: boots Debian's own kernel (the host's kernel has no GRE) under qemu TCG with a busybox
  * initramfs, runs a shell script inside, and reports what it found through greppable console markers.
- * Recipe and gotchas: ../../../shared/KERNEL-LAB.md; how to run a script by hand: README.md here.
+ * Recipe and gotchas: docs/kernel-lab.md; how to run a script by hand: README.md here.
  *
  * Everything the guest does stays inside the guest: the VM has no network card (-nic none), unless
  * `network` gives it a virtio NIC attached to a tap in a host network namespace the caller made.

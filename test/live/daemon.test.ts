@@ -10,6 +10,7 @@ import { chmodSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { ip } from '../../src/demo/netns.ts';
+import { requireRoot } from '../helpers.ts';
 import {
   createLab,
   EOIP,
@@ -17,7 +18,6 @@ import {
   GREOIP,
   linkInfo,
   list,
-  requireRoot,
   run,
   sleep,
   startDaemon,
@@ -35,7 +35,7 @@ function addrs(netns: string, dev: string): string[] {
 test.serial(
   'eoip add starts the daemon, accepts abbreviations and names tunnels; errors name the field and change nothing',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const lab = createLab(t, 'cli');
     const { a, b } = lab.pair;
     // No daemon yet: `add` starts one in this namespace.
@@ -91,7 +91,7 @@ test.serial(
 );
 
 test.serial('the control socket is root-only: by file mode, and by SO_PEERCRED behind it', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const lab = createLab(t, 'perm');
   const { a, b } = lab.pair;
   await startDaemon(lab, a.netns);
@@ -129,7 +129,7 @@ test.serial('the control socket is root-only: by file mode, and by SO_PEERCRED b
 test.serial(
   'config file: started from it, SIGHUP applies only the difference, an invalid file is refused',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const lab = createLab(t, 'cfg');
     const { a, b } = lab.pair;
     const file = join(lab.runtime, 'tunnels.yaml');
@@ -181,7 +181,7 @@ test.serial(
 test.serial(
   'SIGTERM keeps interfaces (carrier off, addresses intact); a restart restores the tunnels; cleanup removes all',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const lab = createLab(t, 'rst');
     const { a, b } = lab.pair;
     await startDaemon(lab, a.netns);
@@ -225,7 +225,7 @@ test.serial(
 );
 
 test.serial('the daemon needs no capability beyond CAP_NET_ADMIN and CAP_NET_RAW', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const lab = createLab(t, 'caps');
   const { a, b } = lab.pair;
   // Root, but with every other capability gone from the bounding set (and so from the daemon).

@@ -5,12 +5,13 @@
  */
 import { spawn } from 'node:child_process';
 import test from 'ava';
-import { createLab, list, requireRoot, run, sleep, startDaemon, tunnelPair, waitFor } from './harness.ts';
+import { requireRoot } from '../helpers.ts';
+import { createLab, list, run, sleep, startDaemon, tunnelPair, waitFor } from './harness.ts';
 
 test.serial(
   'ping and iperf3 TCP through EoIP and EoIPv6; tshark sees EoIP/EtherIP with our tunnel ids',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const lab = createLab(t, 'dp');
     const { a, b } = lab.pair;
     await startDaemon(lab, a.netns);
@@ -142,7 +143,7 @@ test.serial(
 test.serial(
   '100 tunnels between the same pair: a ping on every tunnel at once, no loss, counters per tunnel',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const lab = createLab(t, 'hundred');
     const { a, b } = lab.pair;
     // No IPv6 on the taps: no router solicitations or MLD reports, so counters are the pings alone.

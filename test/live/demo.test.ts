@@ -1,10 +1,11 @@
 /** `greoip demo`, the README's main job, runs end to end and leaves nothing behind. */
 import { execFileSync, spawnSync } from 'node:child_process';
 import test from 'ava';
-import { GREOIP, requireRoot } from './harness.ts';
+import { requireRoot } from '../helpers.ts';
+import { GREOIP } from './harness.ts';
 
 test.serial('greoip demo pings through EoIP and EoIPv6, shows state, and cleans up', (t) => {
-  requireRoot(t);
+  requireRoot();
   const r = spawnSync(process.execPath, [GREOIP, 'demo', '--duration', '4'], {
     encoding: 'utf8',
     timeout: 120_000,

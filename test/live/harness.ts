@@ -1,25 +1,17 @@
 /**
- * Live test harness: network namespaces joined by veth (our own test hosts;
- * traffic never leaves them), greoip daemons inside them, and the built CLI.
- * Everything a test creates is removed in its teardown.
+ * Live test harness: greoip daemons and the built CLI inside a lab of two
+ * network namespaces joined by veth (test/netns.ts; traffic never leaves them).
+ * Everything a test creates is removed by t.teardown.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import type { TunnelStatus } from '../../src/backend/types.ts';
-import { createPair, destroyPair, ip, type VethPair } from '../../src/demo/netns.ts';
-import { REPO_DIR } from '../helpers.ts';
+import { ip } from '../../src/demo/netns.ts';
+import { REPO_DIR, tempDir } from '../helpers.ts';
+import { type VethPair, vethPair } from '../netns.ts';
 
 export const GREOIP = `${REPO_DIR}dist/cli/greoip.js`;
 export const EOIP = `${REPO_DIR}dist/cli/eoip.js`;
-
-export function requireRoot(t: ExecutionContext): void {
-  if (process.getuid?.() !== 0) t.fail('live tests need root (CI runs as root)');
-}
-
-let counter = 0;
 
 export interface Lab {
   pair: VethPair;
@@ -29,41 +21,24 @@ export interface Lab {
   logs: Map<string, string>;
 }
 
-/** Two namespaces with unique names, 10.x-free documentation addresses, and a private runtime dir. */
+/**
+ * Two namespaces (test/netns.ts) joined by veth, with documentation addresses and a private runtime
+ * dir; t.teardown kills every process in them (daemons included), deletes them and the runtime dir.
+ */
 export function createLab(t: ExecutionContext, tag: string): Lab {
-  const id = `${process.pid.toString(36)}${(counter++).toString(36)}`;
-  const pair: VethPair = {
-    a: { netns: `gt-${tag}-a-${id}`, dev: 'veth-a', v4: '192.0.2.1', v6: '2001:db8:e0::1' },
-    b: { netns: `gt-${tag}-b-${id}`, dev: 'veth-b', v4: '192.0.2.2', v6: '2001:db8:e0::2' },
-  };
-  createPair(pair);
-  const runtime = mkdtempSync(join(tmpdir(), 'greoip-live-'));
-  const lab: Lab = {
+  const runtime = tempDir(t, 'greoip-live-');
+  const pair = vethPair(t, tag, {
+    v4: ['192.0.2.1', '192.0.2.2'],
+    v6: ['2001:db8:e0::1', '2001:db8:e0::2'],
+    dev: ['veth-a', 'veth-b'],
+  });
+  return {
     pair,
     runtime,
     env: { ...process.env, GREOIP_RUNTIME_DIR: runtime },
     daemons: new Map(),
     logs: new Map(),
   };
-  t.teardown(() => {
-    for (const d of lab.daemons.values()) d.kill('SIGKILL');
-    // Also what the tests did not start themselves, such as a daemon started by `eoip add`.
-    for (const side of [pair.a, pair.b]) killNetnsProcesses(side.netns);
-    destroyPair(pair);
-    rmSync(runtime, { recursive: true, force: true });
-  });
-  return lab;
-}
-
-function killNetnsProcesses(netns: string): void {
-  try {
-    const pids = execFileSync('/usr/sbin/ip', ['netns', 'pids', netns], { encoding: 'utf8' })
-      .split(/\s+/)
-      .filter(Boolean);
-    for (const pid of pids) process.kill(Number(pid), 'SIGKILL');
-  } catch {
-    // namespace or processes already gone
-  }
 }
 
 export function run(

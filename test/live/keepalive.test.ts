@@ -4,17 +4,8 @@
  * sent one (RouterOS `!keepalive`) never drops the carrier.
  */
 import test from 'ava';
-import {
-  createLab,
-  eoip,
-  linkInfo,
-  list,
-  requireRoot,
-  startDaemon,
-  stopDaemon,
-  tunnelPair,
-  waitFor,
-} from './harness.ts';
+import { requireRoot } from '../helpers.ts';
+import { createLab, eoip, linkInfo, list, startDaemon, stopDaemon, tunnelPair, waitFor } from './harness.ts';
 
 function noCarrier(netns: string, dev: string): boolean {
   return linkInfo(netns, dev).flags.includes('NO-CARRIER');
@@ -23,7 +14,7 @@ function noCarrier(netns: string, dev: string): boolean {
 test.serial(
   'carrier drops after interval x retries of silence and returns with the next keepalive',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const lab = createLab(t, 'ka');
     const { a, b } = lab.pair;
     await startDaemon(lab, a.netns);
@@ -68,7 +59,7 @@ test.serial(
 test.serial(
   'a peer that never sends keepalives (keepalive none there) never drops our carrier',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const lab = createLab(t, 'kn');
     const { a, b } = lab.pair;
     await startDaemon(lab, a.netns);

@@ -12,10 +12,11 @@ import { completeTunnel } from '../../src/config/validate.ts';
 import { ip } from '../../src/demo/netns.ts';
 import { link } from '../../src/native/index.ts';
 import { getLinkRequest, parseLink } from '../../src/netlink/link.ts';
-import { createLab, eoip, list, requireRoot, startDaemon } from './harness.ts';
+import { requireRoot } from '../helpers.ts';
+import { createLab, eoip, list, startDaemon } from './harness.ts';
 
 test.serial('rtnetlink round trips: a get by name and a dump parse as the kernel reports them', (t) => {
-  requireRoot(t);
+  requireRoot();
   const rtnl = new RtnlSocket();
   t.teardown(() => rtnl.close());
   const [lo] = rtnl.request(getLinkRequest(41, 'lo'), 41, false).map(parseLink);
@@ -33,7 +34,7 @@ test.serial('rtnetlink round trips: a get by name and a dump parse as the kernel
 test.serial(
   'without the module, create says how to load or install it and leaves no interface',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const backend = new KernelBackend();
     t.teardown(() => backend.close({ keepInterfaces: true }));
     for (const remote of ['198.51.100.9', '2001:db8::9']) {
@@ -50,7 +51,7 @@ test.serial(
 );
 
 test.serial('eoip add backend kernel through the daemon: the same refusal, nothing added', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const lab = createLab(t, 'kb');
   const { a, b } = lab.pair;
   await startDaemon(lab, a.netns);

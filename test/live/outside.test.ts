@@ -8,8 +8,8 @@ import { spawn } from 'node:child_process';
 import test from 'ava';
 import type { DaemonStatus } from '../../src/daemon/protocol.ts';
 import { ip } from '../../src/demo/netns.ts';
-import { CAPTURE_FILES, CAPTURES_DIR, REPO_DIR } from '../helpers.ts';
-import { createLab, eoip, GREOIP, list, requireRoot, run, sleep, startDaemon, waitFor } from './harness.ts';
+import { CAPTURE_FILES, CAPTURES_DIR, REPO_DIR, requireRoot } from '../helpers.ts';
+import { createLab, eoip, GREOIP, list, run, sleep, startDaemon, waitFor } from './harness.ts';
 
 const SENDER = `${REPO_DIR}test/live/fixtures/send_eoip.py`;
 const PYTHON = '/usr/bin/python3';
@@ -19,7 +19,7 @@ function status(lab: ReturnType<typeof createLab>, netns: string): DaemonStatus 
 }
 
 test.serial('scapy-built frames arrive on the taps byte for byte (EoIP and EoIPv6)', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const lab = createLab(t, 'sc');
   const { a, b } = lab.pair;
   await startDaemon(lab, b.netns);
@@ -81,7 +81,7 @@ test.serial('scapy-built frames arrive on the taps byte for byte (EoIP and EoIPv
 test.serial(
   'RouterOS captures replayed at the daemon: data delivered, keepalives counted, per tunnel id',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const lab = createLab(t, 'rp');
     const { a, b } = lab.pair;
     await startDaemon(lab, b.netns);
@@ -114,7 +114,7 @@ test.serial(
 test.serial(
   'malformed, spoofed-source and wrong-tunnel-id packets are counted and dropped; the daemon carries on',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const lab = createLab(t, 'ho');
     const { a, b } = lab.pair;
     const spoof = '192.0.2.9';

@@ -9,8 +9,8 @@ import test, { type ExecutionContext } from 'ava';
 import { ip } from '../../src/demo/netns.ts';
 import * as ipv4 from '../../src/wire/checksum.ts';
 import { setChecksum } from '../../src/wire/ipv4.ts';
-import { REPO_DIR } from '../helpers.ts';
-import { createLab, requireRoot, run, sleep, waitFor } from './harness.ts';
+import { REPO_DIR, requireRoot } from '../helpers.ts';
+import { createLab, run, sleep, waitFor } from './harness.ts';
 
 const PEER = `${REPO_DIR}test/live/fixtures/keepalive_peer.py`;
 const GRE_KEEPALIVE = `${REPO_DIR}dist/cli/gre-keepalive.js`;
@@ -85,7 +85,7 @@ async function exchange(
 test.serial(
   'strict: every valid request answered with exactly its inner packet; NAT, relay and forged requests get nothing',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const { result, counters } = await exchange(t, 'strict');
     const expected = ['cisco', 'huawei', 'keyed', 'mikrotik6', 'gre6_proto0'].map((k) => result.sent[k]!);
     t.deepEqual(result.received.map((r) => normalize(t, r)).sort(), [...expected].sort());
@@ -102,7 +102,7 @@ test.serial(
 test.serial(
   'nat: the private inner destination is rewritten to the peer; the relay and forged requests still get nothing',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const { result } = await exchange(t, 'nat');
     // The NAT reply is the request's inner packet with its destination set to the outer source, checksum fixed.
     const natExpected = Buffer.from(result.sent.nat_private!, 'hex');
@@ -122,7 +122,7 @@ test.serial(
 test.serial(
   'underlay XDP program on the veth: the same exact replies, nothing for relay, forged or strict-NAT requests',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const lab = createLab(t, 'rfxdp');
     const { a, b } = lab.pair;
     ip(['route', 'add', 'default', 'via', a.v4], b.netns);
@@ -160,7 +160,7 @@ test.serial(
 test.serial(
   'gre-keepalive attach/status/detach drive the underlay program, with the policy in its maps',
   async (t) => {
-    requireRoot(t);
+    requireRoot();
     const lab = createLab(t, 'rfcli');
     const { a, b } = lab.pair;
     const gk = (args: string[]) => run(lab, b.netns, [process.execPath, GRE_KEEPALIVE, ...args]);
@@ -260,7 +260,7 @@ async function spoofedFlood(t: ExecutionContext, tag: string, reflectorArgs: str
 }
 
 test.serial('spoofed requests from an unresolvable on-link address cost real peers no answer', async (t) => {
-  requireRoot(t);
+  requireRoot();
   const limited = await spoofedFlood(t, 'rfspoof', []);
   t.true(limited.rateLimited! > 400, `the spoofed source was rate limited (${limited.rateLimited})`);
   t.true(limited.unresolved! > 0, 'answers that would wait on neighbour resolution were set apart');

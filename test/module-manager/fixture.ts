@@ -8,9 +8,14 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { KmodRoots } from '../../src/module-manager/index.ts';
+import { VERSION } from '../../src/version.ts';
 
 export const RELEASE = '6.1.0-56-amd64';
-export const VERSION = '0.1.0';
+export { VERSION };
+/** A version that is not ours (another build installed or loaded). */
+export const OTHER_VERSION = `${VERSION}-other`;
+/** VERSION inside a regular expression. */
+export const VERSION_RE = VERSION.replaceAll('.', '\\.');
 const SIGNATURE_MAGIC = '~Module signature appended~\n';
 
 export type Modinfo = Record<string, string | string[]>;

@@ -2,7 +2,15 @@
 import { rmSync } from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
 import { type Finding, type KmodStatus, kmodStatus, type Runner } from '../../src/module-manager/index.ts';
-import { Fixture, foreignModinfo, ourModinfo, RELEASE } from './fixture.ts';
+import {
+  Fixture,
+  foreignModinfo,
+  OTHER_VERSION,
+  ourModinfo,
+  RELEASE,
+  VERSION,
+  VERSION_RE,
+} from './fixture.ts';
 
 function statusOf(f: Fixture, runner: Runner | null = null, release?: string): KmodStatus {
   return kmodStatus({ roots: f.roots, runner, release });
@@ -21,11 +29,8 @@ function ids(s: KmodStatus): string[] {
 function withFixture(name: string, fn: (t: ExecutionContext, f: Fixture) => void): void {
   test(name, (t) => {
     const f = Fixture.stock();
-    try {
-      fn(t, f);
-    } finally {
-      f.cleanup();
-    }
+    t.teardown(() => f.cleanup());
+    fn(t, f);
   });
 }
 
@@ -40,12 +45,14 @@ withFixture('ours installed and loaded, stock gre, headers, no EFI: all is well'
     'secure-boot-off:ok',
   ]);
   t.false(s.needsAction);
-  t.is(s.modules.eoip.loaded?.greoip, '0.1.0');
+  t.is(s.modules.eoip.loaded?.greoip, VERSION);
   t.is(s.modules.eoip.file?.path, `${f.dir}/updates/greoip/eoip.ko`);
   t.is(s.modules.eoipv6.file?.builtFor, RELEASE);
   t.regex(
     finding(t, s, 'eoip-loaded').message,
-    /greoip's eoip 0\.1\.0 is loaded \(taint OE\), installed at .*updates\/greoip\/eoip\.ko/,
+    new RegExp(
+      `greoip's eoip ${VERSION_RE} is loaded \\(taint OE\\), installed at .*updates\\/greoip\\/eoip\\.ko`,
+    ),
   );
 });
 
@@ -140,26 +147,23 @@ withFixture('another module declaring rtnl-link-eoip in modules.alias: error', (
 
 test("gre loaded out of tree (taint O): warning, unload it and restore Debian's gre.ko", (t) => {
   const f = new Fixture();
-  try {
-    f.stockGre();
-    f.headers();
-    f.ours();
-    f.load('gre', { taint: 'OE', holders: ['eoip_old', 'ip_gre'] });
-    const s = statusOf(f);
-    t.false(ids(s).some((i) => i.startsWith('gre-stock')));
-    const w = finding(t, s, 'gre-out-of-tree-loaded');
-    t.is(w.severity, 'warning');
-    t.regex(w.message, /the loaded gre module is out of tree \(taint OE\).*patched gre\.ko/);
-    t.deepEqual(w.advice, [
-      'rmmod eoip_old ip_gre gre',
-      `apt-get install --reinstall linux-image-${RELEASE} (restores Debian's kernel/net/ipv4/gre.ko)`,
-      `depmod -a ${RELEASE}`,
-      'modprobe gre',
-    ]);
-    t.true(s.needsAction);
-  } finally {
-    f.cleanup();
-  }
+  t.teardown(() => f.cleanup());
+  f.stockGre();
+  f.headers();
+  f.ours();
+  f.load('gre', { taint: 'OE', holders: ['eoip_old', 'ip_gre'] });
+  const s = statusOf(f);
+  t.false(ids(s).some((i) => i.startsWith('gre-stock')));
+  const w = finding(t, s, 'gre-out-of-tree-loaded');
+  t.is(w.severity, 'warning');
+  t.regex(w.message, /the loaded gre module is out of tree \(taint OE\).*patched gre\.ko/);
+  t.deepEqual(w.advice, [
+    'rmmod eoip_old ip_gre gre',
+    `apt-get install --reinstall linux-image-${RELEASE} (restores Debian's kernel/net/ipv4/gre.ko)`,
+    `depmod -a ${RELEASE}`,
+    'modprobe gre',
+  ]);
+  t.true(s.needsAction);
 });
 
 withFixture(
@@ -191,20 +195,17 @@ withFixture('gre built into the kernel is the stock one', (t, f) => {
 
 test('no headers: a warning naming the packages when nothing is installed, info once it is', (t) => {
   const f = new Fixture();
-  try {
-    f.stockGre();
-    const s = statusOf(f);
-    const w = finding(t, s, 'headers-missing');
-    t.is(w.severity, 'warning');
-    t.is(w.message, `no kernel headers for ${RELEASE} (${f.dir}/build): needed to build the modules`);
-    t.deepEqual(w.advice, [`apt-get install linux-headers-${RELEASE} linux-headers-amd64`]);
-    f.ours();
-    const after = statusOf(f);
-    t.is(finding(t, after, 'headers-missing').severity, 'info');
-    t.false(after.needsAction);
-  } finally {
-    f.cleanup();
-  }
+  t.teardown(() => f.cleanup());
+  f.stockGre();
+  const s = statusOf(f);
+  const w = finding(t, s, 'headers-missing');
+  t.is(w.severity, 'warning');
+  t.is(w.message, `no kernel headers for ${RELEASE} (${f.dir}/build): needed to build the modules`);
+  t.deepEqual(w.advice, [`apt-get install linux-headers-${RELEASE} linux-headers-amd64`]);
+  f.ours();
+  const after = statusOf(f);
+  t.is(finding(t, after, 'headers-missing').severity, 'info');
+  t.false(after.needsAction);
 });
 
 withFixture(
@@ -278,8 +279,8 @@ withFixture('module.sig_enforce=1 without EFI also requires signatures', (t, f) 
 });
 
 withFixture('loaded at one version, another installed: info, reload to use it', (t, f) => {
-  f.module('updates/greoip/eoip.ko', ourModinfo('eoip', RELEASE, '0.2.0'));
-  f.load('eoip', { taint: 'OE', version: '0.1.0', greoip: '0.1.0' });
+  f.module('updates/greoip/eoip.ko', ourModinfo('eoip', RELEASE, OTHER_VERSION));
+  f.load('eoip', { taint: 'OE', version: VERSION, greoip: VERSION });
   const i = finding(t, statusOf(f), 'eoip-reload-pending');
   t.is(i.severity, 'info');
   t.deepEqual(i.advice, ['modprobe -r eoip && modprobe eoip to use it (this deletes the eoip devices)']);
@@ -288,17 +289,14 @@ withFixture('loaded at one version, another installed: info, reload to use it', 
 withFixture('another release: installed files are checked, loaded modules are not', (t, f) => {
   f.load('eoip', { taint: 'O' }); // foreign, but in the running kernel, not the one inspected
   const other = new Fixture('6.1.0-57-amd64');
-  try {
-    const roots = { ...other.roots, proc: f.roots.proc, sys: f.roots.sys };
-    other.module('updates/greoip/eoip.ko', ourModinfo('eoip', '6.1.0-57-amd64'));
-    const s = kmodStatus({ roots, release: '6.1.0-57-amd64' });
-    t.deepEqual([s.release, s.running], ['6.1.0-57-amd64', RELEASE]);
-    t.is(finding(t, s, 'eoip-installed').severity, 'ok');
-    t.deepEqual(finding(t, s, 'eoipv6-missing').advice[0], 'greoip kmod install --kernel 6.1.0-57-amd64');
-    t.false(ids(s).some((i) => i.includes('foreign')));
-  } finally {
-    other.cleanup();
-  }
+  t.teardown(() => other.cleanup());
+  const roots = { ...other.roots, proc: f.roots.proc, sys: f.roots.sys };
+  other.module('updates/greoip/eoip.ko', ourModinfo('eoip', '6.1.0-57-amd64'));
+  const s = kmodStatus({ roots, release: '6.1.0-57-amd64' });
+  t.deepEqual([s.release, s.running], ['6.1.0-57-amd64', RELEASE]);
+  t.is(finding(t, s, 'eoip-installed').severity, 'ok');
+  t.deepEqual(finding(t, s, 'eoipv6-missing').advice[0], 'greoip kmod install --kernel 6.1.0-57-amd64');
+  t.false(ids(s).some((i) => i.includes('foreign')));
 });
 
 withFixture('a kernel without module support: one error, use the userland backend', (t, f) => {
@@ -311,6 +309,6 @@ withFixture('a kernel without module support: one error, use the userland backen
 withFixture('compressed module files are read (.ko.gz)', (t, f) => {
   f.module('updates/greoip/eoip.ko.gz', ourModinfo('eoip'));
   const s = statusOf(f);
-  t.is(s.modules.eoip.file?.greoip, '0.1.0');
+  t.is(s.modules.eoip.file?.greoip, VERSION);
   t.is(finding(t, s, 'eoip-installed').severity, 'info');
 });

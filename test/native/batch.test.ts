@@ -3,8 +3,9 @@
  * batch (far fewer calls than packets), and the statistics on both sides add up.
  */
 import test from 'ava';
+import { ipv4Hex, requireRoot } from '../helpers.ts';
+import { Agent, Netns, veth } from '../netns.ts';
 import type { AgentWaitResult } from './fixtures/agent.ts';
-import { Agent, assertRoot, ipv4Hex, Netns, veth } from './netns.ts';
 
 const A = '10.202.0.1';
 const B = '10.202.0.2';
@@ -17,19 +18,14 @@ function eoip(seq: number): string {
   return Buffer.concat([header, frame]).toString('hex');
 }
 
-test.before(assertRoot);
+test.before(requireRoot);
 
 for (const family of [4, 6] as const) {
   test(`batch ip${family}: ${COUNT} packets in one send(), fewer than ${COUNT} onBatch calls, stats add up`, async (t) => {
-    const nsA = Netns.create();
-    const nsB = Netns.create();
-    t.teardown(() => {
-      nsA.delete();
-      nsB.delete();
-    });
-    veth(nsA, nsB, [A, B], ['fd00:202::1', 'fd00:202::2']);
-    const [agentA, agentB] = await Promise.all([Agent.start(nsA), Agent.start(nsB)]);
-    t.teardown(() => Promise.all([agentA.stop(), agentB.stop()]));
+    const nsA = Netns.create(t);
+    const nsB = Netns.create(t);
+    veth(nsA, nsB, { v4: [A, B], v6: ['fd00:202::1', 'fd00:202::2'], staticNeighbours: true });
+    const [agentA, agentB] = await Promise.all([Agent.start(t, nsA), Agent.start(t, nsB)]);
 
     const protocol = family === 4 ? 47 : 97;
     const kind = family === 4 ? 'ip4' : 'ip6';
@@ -86,15 +82,10 @@ for (const family of [4, 6] as const) {
 }
 
 test('batch: a backlog is drained in full batches, yielding to the event loop every 16 batches', async (t) => {
-  const nsA = Netns.create();
-  const nsB = Netns.create();
-  t.teardown(() => {
-    nsA.delete();
-    nsB.delete();
-  });
-  veth(nsA, nsB, [A, B], ['fd00:202::1', 'fd00:202::2']);
-  const [agentA, agentB] = await Promise.all([Agent.start(nsA), Agent.start(nsB)]);
-  t.teardown(() => Promise.all([agentA.stop(), agentB.stop()]));
+  const nsA = Netns.create(t);
+  const nsB = Netns.create(t);
+  veth(nsA, nsB, { v4: [A, B], v6: ['fd00:202::1', 'fd00:202::2'], staticNeighbours: true });
+  const [agentA, agentB] = await Promise.all([Agent.start(t, nsA), Agent.start(t, nsB)]);
 
   const rxFd = await agentB.call<number>('rawOpen', {
     family: 4,

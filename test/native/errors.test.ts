@@ -17,8 +17,7 @@ import {
   raw,
   tap,
 } from '../../src/native/index.ts';
-import { REPO_DIR } from '../helpers.ts';
-import { assertRoot } from './netns.ts';
+import { REPO_DIR, requireRoot } from '../helpers.ts';
 
 const missing = (): string => `gnx${randomBytes(4).toString('hex')}`; // 11 bytes, never a real interface
 
@@ -38,7 +37,7 @@ function expectSystemError(
   if (message) t.regex(error!.message, message);
 }
 
-test.before(assertRoot);
+test.before(requireRoot);
 
 test('the addon is found where the build puts it', (t) => {
   t.is(nativeAddonPath(), join(REPO_DIR, NATIVE_ADDON_RELATIVE_PATH));

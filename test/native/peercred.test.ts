@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { peerCred } from '../../src/native/index.ts';
-import { assertRoot } from './netns.ts';
+import { requireRoot } from '../helpers.ts';
 
-test.before(assertRoot);
+test.before(requireRoot);
 
 /** Node keeps the fd on the handle; it is not public API. */
 function fdOf(socket: net.Socket): number {

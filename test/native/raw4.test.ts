@@ -4,14 +4,15 @@
  * reassembly, and send()'s error semantics.
  */
 import test from 'ava';
+import { ipv4Hex, requireRoot } from '../helpers.ts';
+import { Agent, Netns, veth } from '../netns.ts';
 import type { AgentPacket, AgentWaitResult } from './fixtures/agent.ts';
-import { Agent, assertRoot, ipv4Hex, Netns, veth } from './netns.ts';
 
 const A = '10.202.0.1';
 const B = '10.202.0.2';
 const UNROUTED = '10.203.0.9';
 
-/** An EoIP packet (PROTOCOLS.md section 2): 20 01 64 00, length big-endian, tunnel id little-endian, frame. */
+/** An EoIP packet (docs/eoip-wire.md): 20 01 64 00, length big-endian, tunnel id little-endian, frame. */
 function eoip(tid: number, frame: Buffer): string {
   const header = Buffer.from([
     0x20,
@@ -63,18 +64,13 @@ function parseIpv4(p: AgentPacket): Header {
   };
 }
 
-test.before(assertRoot);
+test.before(requireRoot);
 
 test('raw ip4: EoIP passes the filter with its IPv4 header; GRE and PPTP do not; kernel fragments', async (t) => {
-  const nsA = Netns.create();
-  const nsB = Netns.create();
-  t.teardown(() => {
-    nsA.delete();
-    nsB.delete();
-  });
-  veth(nsA, nsB, [A, B], ['fd00:202::1', 'fd00:202::2']);
-  const [agentA, agentB] = await Promise.all([Agent.start(nsA), Agent.start(nsB)]);
-  t.teardown(() => Promise.all([agentA.stop(), agentB.stop()]));
+  const nsA = Netns.create(t);
+  const nsB = Netns.create(t);
+  veth(nsA, nsB, { v4: [A, B], v6: ['fd00:202::1', 'fd00:202::2'], staticNeighbours: true });
+  const [agentA, agentB] = await Promise.all([Agent.start(t, nsA), Agent.start(t, nsB)]);
 
   const filteredFd = await agentB.call<number>('rawOpen', {
     family: 4,
@@ -176,15 +172,10 @@ test('raw ip4: EoIP passes the filter with its IPv4 header; GRE and PPTP do not;
 });
 
 test('raw ip4: send() throws on a first-message error and returns a partial count after progress', async (t) => {
-  const nsA = Netns.create();
-  const nsB = Netns.create();
-  t.teardown(() => {
-    nsA.delete();
-    nsB.delete();
-  });
-  veth(nsA, nsB, [A, B], ['fd00:202::1', 'fd00:202::2']);
-  const agentA = await Agent.start(nsA);
-  t.teardown(() => agentA.stop());
+  const nsA = Netns.create(t);
+  const nsB = Netns.create(t);
+  veth(nsA, nsB, { v4: [A, B], v6: ['fd00:202::1', 'fd00:202::2'], staticNeighbours: true });
+  const agentA = await Agent.start(t, nsA);
 
   const fd = await agentA.call<number>('rawOpen', { family: 4, protocol: 47, opts: { ttl: 64 } });
   const io = await agentA.call<number>('io', { fd, kind: 'ip4', slots: 1, slotSize: 64 });

@@ -3,15 +3,16 @@
  * msg_name and rxDst from IPV6_PKTINFO, the EoIPv6 BPF filter (low nibble 3), kernel fragmentation.
  */
 import test from 'ava';
+import { requireRoot } from '../helpers.ts';
+import { Agent, Netns, veth } from '../netns.ts';
 import type { AgentWaitResult } from './fixtures/agent.ts';
-import { Agent, assertRoot, Netns, veth } from './netns.ts';
 
 const A6 = 'fd00:202::1';
 const B6 = 'fd00:202::2';
 const A6_HEX = 'fd000202000000000000000000000001';
 const B6_HEX = 'fd000202000000000000000000000002';
 
-/** EoIPv6 (PROTOCOLS.md section 3): byte0 = (tid >> 8) << 4 | 3, byte1 = tid & 0xff, then the frame. */
+/** EoIPv6 (docs/eoip-wire.md): byte0 = (tid >> 8) << 4 | 3, byte1 = tid & 0xff, then the frame. */
 function eoip6(tid: number, frame: Buffer): string {
   return Buffer.concat([Buffer.from([(((tid >> 8) & 0x0f) << 4) | 0x03, tid & 0xff]), frame]).toString('hex');
 }
@@ -20,18 +21,13 @@ function frame(length: number, seed: number): Buffer {
   return Buffer.from(Array.from({ length }, (_, i) => (i * 13 + seed) & 0xff));
 }
 
-test.before(assertRoot);
+test.before(requireRoot);
 
 test('raw ip6: payload only, addresses from msg_name and IPV6_PKTINFO, filter on the low nibble', async (t) => {
-  const nsA = Netns.create();
-  const nsB = Netns.create();
-  t.teardown(() => {
-    nsA.delete();
-    nsB.delete();
-  });
-  veth(nsA, nsB, ['10.202.0.1', '10.202.0.2'], [A6, B6]);
-  const [agentA, agentB] = await Promise.all([Agent.start(nsA), Agent.start(nsB)]);
-  t.teardown(() => Promise.all([agentA.stop(), agentB.stop()]));
+  const nsA = Netns.create(t);
+  const nsB = Netns.create(t);
+  veth(nsA, nsB, { v4: ['10.202.0.1', '10.202.0.2'], v6: [A6, B6], staticNeighbours: true });
+  const [agentA, agentB] = await Promise.all([Agent.start(t, nsA), Agent.start(t, nsB)]);
 
   const filteredFd = await agentB.call<number>('rawOpen', {
     family: 6,

@@ -3,8 +3,9 @@
  * kernel sends out of the tap arriving through BatchIo, frames BatchIo writes reaching the kernel, deletion.
  */
 import test from 'ava';
+import { requireRoot } from '../helpers.ts';
+import { Agent, Netns } from '../netns.ts';
 import type { AgentWaitResult } from './fixtures/agent.ts';
-import { Agent, assertRoot, Netns } from './netns.ts';
 
 const TAP = 'eoip-t0';
 const TAP_IP = '10.201.0.1';
@@ -15,13 +16,11 @@ const FAKE_IP = '10.201.0.99';
 const ipHex = (address: string): string => Buffer.from(address.split('.').map(Number)).toString('hex');
 const macHex = (mac: string): string => mac.replace(/:/g, '');
 
-test.before(assertRoot);
+test.before(requireRoot);
 
 test('tap: persistent tap, MTU, up, carrier, frames both ways, re-attach and delete', async (t) => {
-  const ns = Netns.create();
-  t.teardown(() => ns.delete());
-  const agent = await Agent.start(ns);
-  t.teardown(() => agent.stop());
+  const ns = Netns.create(t);
+  const agent = await Agent.start(t, ns);
 
   const opened = await agent.call<{ fd: number; name: string }>('tapOpen', { name: TAP, persist: true });
   t.is(opened.name, TAP);
@@ -118,10 +117,8 @@ test('tap: persistent tap, MTU, up, carrier, frames both ways, re-attach and del
 });
 
 test('tap: a non-persistent tap disappears with its fd; setPersist turns persistence on later', async (t) => {
-  const ns = Netns.create();
-  t.teardown(() => ns.delete());
-  const agent = await Agent.start(ns);
-  t.teardown(() => agent.stop());
+  const ns = Netns.create(t);
+  const agent = await Agent.start(t, ns);
 
   const first = await agent.call<{ fd: number; name: string }>('tapOpen', {
     name: 'eoip-t1',

@@ -3,8 +3,9 @@
  * behind a tap in the same namespace, and a tap BatchIo reads the Ethernet frames, fragments included.
  */
 import test from 'ava';
+import { ipv4Hex, requireRoot } from '../helpers.ts';
+import { Agent, Netns } from '../netns.ts';
 import type { AgentPacket, AgentWaitResult } from './fixtures/agent.ts';
-import { Agent, assertRoot, ipv4Hex, Netns } from './netns.ts';
 
 const TAP = 'wire0';
 const PEER_MAC = '02:00:5e:00:0c:02';
@@ -20,13 +21,11 @@ function payload(length: number, first: number[]): string {
   return b.toString('hex');
 }
 
-test.before(assertRoot);
+test.before(requireRoot);
 
 test('wire: IPv4 and IPv6 headers the kernel builds, and its fragments (DF clear)', async (t) => {
-  const ns = Netns.create();
-  t.teardown(() => ns.delete());
-  const agent = await Agent.start(ns);
-  t.teardown(() => agent.stop());
+  const ns = Netns.create(t);
+  const agent = await Agent.start(t, ns);
 
   const tapFd = (await agent.call<{ fd: number }>('tapOpen', { name: TAP, persist: false })).fd;
   ns.ip('addr', 'add', `${LOCAL4}/24`, 'dev', TAP);

@@ -43,6 +43,7 @@ test('EoIP data and keepalives: tunnel id, length, inner Ethernet, TTL 255, DF c
     { tid: 0, frame: new Uint8Array(0) },
   ];
   const rows = tsharkFields(
+    t,
     cases.map((c) => build.eoipPacket({ src: A4, dst: B4 }, c.tid, c.frame)),
     LINKTYPE.RAW,
     [
@@ -88,7 +89,7 @@ test('EoIP data and keepalives: tunnel id, length, inner Ethernet, TTL 255, DF c
 test('EoIP over an Ethernet underlay with an 802.1Q tag', (t) => {
   const ip = build.eoipPacket({ src: A4, dst: B4 }, 200, arpRequest());
   const frame = build.ethernetFrame(0x020000000002, HOST_MAC, EtherType.IPV4, ip, [[EtherType.VLAN, 42]]);
-  const [row] = tsharkFields([frame], LINKTYPE.ETHERNET, ['vlan.id', 'eth.type', 'gre.key']);
+  const [row] = tsharkFields(t, [frame], LINKTYPE.ETHERNET, ['vlan.id', 'eth.type', 'gre.key']);
   t.is(row!['vlan.id'], '42');
   t.is(row!['eth.type'], '0x8100,0x0806', 'outer tagged, inner ARP');
   t.is(row!['gre.key'], eoipKeyAsTshark(42, 200));
@@ -98,6 +99,7 @@ test('EoIPv6: next header 97, hop limit 255, 12-bit tunnel id in etherip fields'
   const frame = arpRequest();
   const tids = [0, 1, 255, 256, 1234, 4095];
   const rows = tsharkFields(
+    t,
     tids.map((tid) => build.eoipv6Packet({ src: A6, dst: B6 }, tid, frame)),
     LINKTYPE.RAW,
     [
@@ -117,7 +119,7 @@ test('EoIPv6: next header 97, hop limit 255, 12-bit tunnel id in etherip fields'
     t.is(row['ipv6.dst'], '2001:db8::2');
     t.is(row['ipv6.nxt'], '97');
     t.is(row['ipv6.hlim'], '255');
-    // PROTOCOLS.md 3: tid = etherip.ver << 8 | (etherip.reserved & 0xff).
+    // docs/eoip-wire.md (Wireshark): tid = etherip.ver << 8 | (etherip.reserved & 0xff).
     const ver = Number(row['etherip.ver']);
     const reserved = Number(row['etherip.reserved']);
     t.is((ver << 8) | (reserved & 0xff), tid, `tid ${tid}`);
@@ -129,6 +131,7 @@ test('EoIPv6: next header 97, hop limit 255, 12-bit tunnel id in etherip fields'
 
 test('EoIPv6 keepalive is the bare 2-byte header (Wireshark calls it malformed Ethernet)', (t) => {
   const [row] = tsharkFields(
+    t,
     [build.eoipv6Packet({ src: A6, dst: B6 }, 1234, new Uint8Array(0))],
     LINKTYPE.RAW,
     ['ipv6.plen', 'etherip.ver', 'etherip.reserved', '_ws.malformed'],
@@ -136,7 +139,7 @@ test('EoIPv6 keepalive is the bare 2-byte header (Wireshark calls it malformed E
   t.is(row!['ipv6.plen'], '2');
   t.is(row!['etherip.ver'], '4');
   t.is(row!['etherip.reserved'], '0x03d2');
-  t.not(row!['_ws.malformed'], '', 'as PROTOCOLS.md 3 says Wireshark shows it');
+  t.not(row!['_ws.malformed'], '', 'as docs/eoip-wire.md says Wireshark shows it');
 });
 
 test('GRE with every combination of C, K and S', (t) => {
@@ -150,6 +153,7 @@ test('GRE with every combination of C, K and S', (t) => {
     }
   }
   const rows = tsharkFields(
+    t,
     combos.map((g) =>
       build.ipv4Packet({ src: A4, dst: B4 }, 47, build.grePayload({ protocol: GreProto.IPV4, ...g }, inner)),
     ),
@@ -183,6 +187,7 @@ test('GRE with every combination of C, K and S', (t) => {
 
 test('GRE keepalive requests: Cisco layout, Huawei 0x0004, MikroTik GRE6', (t) => {
   const v4rows = tsharkFields(
+    t,
     [build.greKeepaliveRequest4(A4, B4)],
     LINKTYPE.RAW,
     ['ip.src', 'ip.dst', 'ip.len', 'gre.proto', 'ip.checksum.status'],
@@ -194,12 +199,13 @@ test('GRE keepalive requests: Cisco layout, Huawei 0x0004, MikroTik GRE6', (t) =
   t.is(v4rows[0]!['gre.proto'], '0x0800,0x0000');
   t.is(v4rows[0]!['ip.checksum.status'], '1,1');
   const huawei = tsharkFields(
+    t,
     [build.greKeepaliveRequest4(A4, B4, { protocol: GreProto.HUAWEI_IPV4 })],
     LINKTYPE.RAW,
     ['gre.proto'],
   );
   t.is(huawei[0]!['gre.proto']!.split(',')[0], '0x0004');
-  const v6rows = tsharkFields([build.greKeepaliveRequest6(A6, B6)], LINKTYPE.RAW, [
+  const v6rows = tsharkFields(t, [build.greKeepaliveRequest6(A6, B6)], LINKTYPE.RAW, [
     'ipv6.src',
     'ipv6.dst',
     'ipv6.plen',
@@ -220,7 +226,7 @@ test('IPv4 options and IPv6 extension headers are where tshark expects them', (t
     47,
     build.grePayload({ protocol: GreProto.IPV4 }, new Uint8Array(0)),
   );
-  const [r4] = tsharkFields([v4pkt], LINKTYPE.RAW, ['ip.hdr_len', 'ip.opt.type', 'gre.proto'], CHECK_IP);
+  const [r4] = tsharkFields(t, [v4pkt], LINKTYPE.RAW, ['ip.hdr_len', 'ip.opt.type', 'gre.proto'], CHECK_IP);
   t.is(r4!['ip.hdr_len'], '28');
   t.true(r4!['ip.opt.type']!.startsWith('7'), r4!['ip.opt.type']);
   t.is(r4!['gre.proto'], '0x0800');
@@ -229,7 +235,7 @@ test('IPv4 options and IPv6 extension headers are where tshark expects them', (t
     { type: 60, body: new Uint8Array(6), reserved: 0 },
   ];
   const v6pkt = build.eoipv6Packet({ src: A6, dst: B6, extensions: exts }, 77, arpRequest());
-  const [r6] = tsharkFields([v6pkt], LINKTYPE.RAW, [
+  const [r6] = tsharkFields(t, [v6pkt], LINKTYPE.RAW, [
     'ipv6.nxt',
     'ipv6.hopopts.nxt',
     'ipv6.dstopts.nxt',

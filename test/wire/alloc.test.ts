@@ -1,10 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { buildSync } from 'esbuild';
-import { CAPTURES_DIR, REPO_DIR } from '../helpers.ts';
+import { CAPTURES_DIR, REPO_DIR, tempDir } from '../helpers.ts';
 
 /**
  * The probe is bundled to plain JavaScript first: a TypeScript loader
@@ -26,20 +24,15 @@ function bundleProbe(dir: string): string {
 }
 
 test('a million dissections and header encodes trigger no scavenge (no per-packet allocation)', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'greoip-alloc-'));
-  let out: string;
-  try {
-    out = execFileSync(
-      process.execPath,
-      ['--trace-gc', '--expose-gc', bundleProbe(dir), `${CAPTURES_DIR}mk-mk-ping.pcap`],
-      {
-        encoding: 'utf8',
-        maxBuffer: 64 << 20,
-      },
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const dir = tempDir(t, 'greoip-alloc-');
+  const out = execFileSync(
+    process.execPath,
+    ['--trace-gc', '--expose-gc', bundleProbe(dir), `${CAPTURES_DIR}mk-mk-ping.pcap`],
+    {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    },
+  );
   const lines = out.split('\n');
   const begin = lines.indexOf('ALLOC-PROBE-BEGIN');
   const end = lines.indexOf('ALLOC-PROBE-END');

@@ -65,7 +65,7 @@ test('encode refuses out-of-range values', (t) => {
   t.throws(() => eoip.encode({ frameLength: 0, tunnelId: 1 }, Buffer.alloc(7)), { instanceOf: RangeError });
 });
 
-test('EoIPv6: PROTOCOLS.md examples (tid 1234 -> 43 d2, tid 0 -> 03 00)', (t) => {
+test('EoIPv6: docs/eoip-wire.md examples (tid 1234 -> 43 d2, tid 0 -> 03 00)', (t) => {
   const out = Buffer.alloc(2);
   eoipv6.encode({ tunnelId: 1234 }, out);
   t.is(toHex(out), '43d2');

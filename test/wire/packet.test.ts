@@ -31,7 +31,7 @@ function dissectRaw(bytes: Uint8Array) {
   return d;
 }
 
-test('the PROTOCOLS.md worked example is a GRE keepalive request', (t) => {
+test('the docs/gre-keepalive-packets.md worked example is a GRE keepalive request', (t) => {
   const d = dissectRaw(CISCO_KEEPALIVE_REQUEST);
   t.is(d.status, WireStatus.OK);
   t.is(d.kind, FrameKind.GRE_KEEPALIVE);

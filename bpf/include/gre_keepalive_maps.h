@@ -4,8 +4,8 @@
  * space pins them with `bpftool prog loadall ... pinmaps DIR` or finds them
  * by name on the loaded program). Layouts are mirrored in src/bpf/maps.ts.
  */
-#ifndef GREOIP_KEEPALIVE_MAPS_H
-#define GREOIP_KEEPALIVE_MAPS_H
+#ifndef GREOIP_GRE_KEEPALIVE_MAPS_H
+#define GREOIP_GRE_KEEPALIVE_MAPS_H
 
 #include <linux/bpf.h>
 #include <linux/in6.h>
@@ -103,4 +103,4 @@ static __always_inline const struct ka_config *ka_config_get(void)
 	return bpf_map_lookup_elem(&ka_config, &zero);
 }
 
-#endif /* GREOIP_KEEPALIVE_MAPS_H */
+#endif /* GREOIP_GRE_KEEPALIVE_MAPS_H */

@@ -1,24 +1,22 @@
 /**
- * Helpers for the native tests: throwaway network namespaces (greoip-t-<random>), veth links between them,
- * and an agent process inside a namespace that drives the native layer (fixtures/agent.ts).
- * Every packet the tests send stays inside namespaces made here.
+ * Throwaway network namespaces for the root-only tests: namespaces with unique names, veth pairs between
+ * them with IPv4 and IPv6 addresses, and agent processes inside them (native/fixtures/agent.ts driving the
+ * addon). Every packet a test sends stays inside namespaces made here. Whatever is made here is removed by
+ * t.teardown (processes killed, namespace deleted), so a failed assertion cleans up too.
+ * May import node, ava and test/helpers.ts; nothing from src/.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { ExecutionContext } from 'ava';
+import { requireRoot } from './helpers.ts';
 
-const AGENT = fileURLToPath(new URL('./fixtures/agent.ts', import.meta.url));
-
-/** The native tests need root: they fail (never skip) without it. */
-export function assertRoot(): void {
-  if (process.getuid?.() !== 0) {
-    throw new Error('test/native needs root (network namespaces, tap devices, raw sockets); run it as root');
-  }
-}
+const IP = '/usr/sbin/ip';
+const AGENT = fileURLToPath(new URL('./native/fixtures/agent.ts', import.meta.url));
 
 export function ip(...args: string[]): string {
-  return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(IP, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 export interface LinkInfo {
@@ -29,12 +27,15 @@ export interface LinkInfo {
   address: string;
 }
 
+/** A network namespace named greoip-t-<tag>-<random>, loopback up, removed when the test ends. */
 export class Netns {
   private constructor(readonly name: string) {}
 
-  static create(): Netns {
-    const ns = new Netns(`greoip-t-${randomBytes(4).toString('hex')}`);
+  static create(t: ExecutionContext, tag = 'ns'): Netns {
+    requireRoot();
+    const ns = new Netns(`greoip-t-${tag}-${randomBytes(4).toString('hex')}`);
     ip('netns', 'add', ns.name);
+    t.teardown(() => ns.delete());
     ns.ip('link', 'set', 'lo', 'up');
     return ns;
   }
@@ -56,7 +57,7 @@ export class Netns {
   /** A counter from /proc/net/snmp ("Ip", "ReasmOKs") or /proc/net/snmp6 ("Ip6ReasmOKs"). */
   snmp(group: string, counter?: string): number {
     return readSnmp(
-      execFileSync('ip', ['netns', 'exec', this.name, 'cat', '/proc/net/snmp', '/proc/net/snmp6'], {
+      execFileSync(IP, ['netns', 'exec', this.name, 'cat', '/proc/net/snmp', '/proc/net/snmp6'], {
         encoding: 'utf8',
       }),
       group,
@@ -64,7 +65,18 @@ export class Netns {
     );
   }
 
+  /**
+   * Kills every process inside (agents, daemons, captures, and what the tests did not start themselves,
+   * such as a daemon started by `eoip add`), then deletes the namespace with its interfaces. Never throws.
+   */
   delete(): void {
+    try {
+      for (const pid of ip('netns', 'pids', this.name).split(/\s+/).filter(Boolean)) {
+        process.kill(Number(pid), 'SIGKILL');
+      }
+    } catch {
+      // namespace or processes already gone
+    }
     try {
       ip('netns', 'delete', this.name);
     } catch {
@@ -91,34 +103,71 @@ export function readSnmp(text: string, group: string, counter?: string): number 
 export const MAC_A = '02:00:5e:00:0a:01';
 export const MAC_B = '02:00:5e:00:0b:01';
 
-/** Joins a (vA) and b (vB) with a veth pair, addresses, and permanent neighbours (no ARP/ND delay). */
-export function veth(a: Netns, b: Netns, v4: [string, string], v6: [string, string]): void {
+export interface VethOptions {
+  /** Addresses of side a and side b, with /24 and /64 prefixes. */
+  v4: [string, string];
+  v6: [string, string];
+  /** Interface names; default vA and vB. */
+  dev?: [string, string];
+  /** Fixed MACs (MAC_A, MAC_B) and permanent neighbour entries, so no packet waits on ARP or ND. */
+  staticNeighbours?: boolean;
+}
+
+/** One end of a veth pair: its namespace, interface and addresses. */
+export interface VethEnd {
+  ns: Netns;
+  /** The namespace's name (ns.name). */
+  netns: string;
+  dev: string;
+  v4: string;
+  v6: string;
+}
+
+export interface VethPair {
+  a: VethEnd;
+  b: VethEnd;
+}
+
+/** Joins a and b with a veth pair, addressed and up; deleting either namespace removes it. */
+export function veth(a: Netns, b: Netns, options: VethOptions): VethPair {
+  const [devA, devB] = options.dev ?? ['vA', 'vB'];
+  const macs = (mac: string) => (options.staticNeighbours ? ['address', mac] : []);
   a.ip(
     'link',
     'add',
-    'vA',
-    'address',
-    MAC_A,
+    devA,
+    ...macs(MAC_A),
     'type',
     'veth',
     'peer',
     'name',
-    'vB',
-    'address',
-    MAC_B,
+    devB,
+    ...macs(MAC_B),
     'netns',
     b.name,
   );
-  for (const [ns, dev, mine, peer, peerMac] of [
-    [a, 'vA', 0, 1, MAC_B],
-    [b, 'vB', 1, 0, MAC_A],
+  const pair: VethPair = {
+    a: { ns: a, netns: a.name, dev: devA, v4: options.v4[0], v6: options.v6[0] },
+    b: { ns: b, netns: b.name, dev: devB, v4: options.v4[1], v6: options.v6[1] },
+  };
+  for (const [me, peer, peerMac] of [
+    [pair.a, pair.b, MAC_B],
+    [pair.b, pair.a, MAC_A],
   ] as const) {
-    ns.ip('addr', 'add', `${v4[mine]}/24`, 'dev', dev);
-    ns.ip('-6', 'addr', 'add', `${v6[mine]}/64`, 'dev', dev, 'nodad');
-    ns.ip('link', 'set', dev, 'up');
-    ns.ip('neigh', 'replace', v4[peer], 'lladdr', peerMac, 'dev', dev, 'nud', 'permanent');
-    ns.ip('-6', 'neigh', 'replace', v6[peer], 'lladdr', peerMac, 'dev', dev, 'nud', 'permanent');
+    me.ns.ip('addr', 'add', `${me.v4}/24`, 'dev', me.dev);
+    me.ns.ip('-6', 'addr', 'add', `${me.v6}/64`, 'dev', me.dev, 'nodad');
+    me.ns.ip('link', 'set', me.dev, 'up');
+    if (options.staticNeighbours) {
+      me.ns.ip('neigh', 'replace', peer.v4, 'lladdr', peerMac, 'dev', me.dev, 'nud', 'permanent');
+      me.ns.ip('-6', 'neigh', 'replace', peer.v6, 'lladdr', peerMac, 'dev', me.dev, 'nud', 'permanent');
+    }
   }
+  return pair;
+}
+
+/** Two fresh namespaces (greoip-t-<tag>-a-…, -b-…) joined by veth: the usual two-host test network. */
+export function vethPair(t: ExecutionContext, tag: string, options: VethOptions): VethPair {
+  return veth(Netns.create(t, `${tag}-a`), Netns.create(t, `${tag}-b`), options);
 }
 
 export interface AgentFailure {
@@ -137,7 +186,7 @@ export class AgentError extends Error {
   }
 }
 
-/** A fixtures/agent.ts process inside a namespace. */
+/** A native/fixtures/agent.ts process inside a namespace, stopped when the test ends. */
 export class Agent {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
@@ -146,11 +195,12 @@ export class Agent {
 
   private constructor(private readonly child: ChildProcess) {}
 
-  static start(ns: Netns): Promise<Agent> {
-    const child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '--import', 'tsx', AGENT], {
+  static start(t: ExecutionContext, ns: Netns): Promise<Agent> {
+    const child = spawn(IP, ['netns', 'exec', ns.name, process.execPath, '--import', 'tsx', AGENT], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const agent = new Agent(child);
+    t.teardown(() => agent.stop());
     return new Promise((resolve, reject) => {
       agent.pending.set(0, { resolve: () => resolve(agent), reject });
       child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -189,13 +239,4 @@ export class Agent {
     await exited;
     clearTimeout(timer);
   }
-}
-
-export function hex(text: string): string {
-  return text.replace(/[^0-9a-fA-F]/g, '').toLowerCase();
-}
-
-/** 10.1.2.3 -> "0a010203"; IPv6 literals through URL parsing is overkill, so tests give IPv6 as hex. */
-export function ipv4Hex(address: string): string {
-  return Buffer.from(address.split('.').map(Number)).toString('hex');
 }
