@@ -2,11 +2,12 @@
 import type { Command } from 'commander';
 import { KernelBackend } from '../backend/kernel.ts';
 import { UserlandBackend } from '../backend/userland.ts';
-import { loadConfigFile } from '../config/file.ts';
+import { loadConfigDocument } from '../config/file.ts';
 import { NoDaemonError, request } from '../daemon/client.ts';
 import { runtimePaths } from '../daemon/paths.ts';
 import { Daemon } from '../daemon/server.ts';
 import { readState, writeState } from '../daemon/state.ts';
+import { DaemonProbes } from '../gre-keepalive-io/daemon-probes.ts';
 import { tap } from '../native/index.ts';
 import { CliError } from './errors.ts';
 
@@ -21,7 +22,9 @@ Without --config it restores the tunnels it had when it last stopped (the
 state file beside the socket). With --config it creates the tunnels of the
 file (YAML or TOML; see the README) and reloads it on SIGHUP, applying only the
 difference; an invalid file is refused with the offending field named, and
-the running tunnels stay as they are.
+the running tunnels stay as they are. A "gre-keepalive:" list in the file
+probes gre tunnels as "gre-keepalive probe" does (README, "Detecting a dead
+peer"); "gre-keepalive status" shows them.
 
 Userland tunnels (backend userland, the default) are taps whose packets the
 daemon moves. Kernel tunnels (backend kernel) are eoip/eoipv6 links of
@@ -77,11 +80,17 @@ function log(line: string): void {
 }
 
 async function runDaemon(configFile: string | null): Promise<void> {
+  const probes = new DaemonProbes(log);
   const daemon = new Daemon({
     paths: runtimePaths(),
     backends: { userland: new UserlandBackend(), kernel: new KernelBackend() },
     configFile,
-    loadConfig: loadConfigFile,
+    loadConfig: async (path) => {
+      const doc = await loadConfigDocument(path);
+      probes.stage(doc.probes);
+      return doc.tunnels;
+    },
+    onConfigApplied: () => probes.commit(),
     log,
   });
   try {
@@ -91,7 +100,10 @@ async function runDaemon(configFile: string | null): Promise<void> {
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
-      void daemon.stop(signal).then(resolve);
+      void probes
+        .close()
+        .then(() => daemon.stop(signal))
+        .then(resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

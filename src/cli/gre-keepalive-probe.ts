@@ -2,14 +2,17 @@
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { PROBE_LAYOUTS, type ProbeLayout, type ProbeSpec } from '../gre-keepalive/index.ts';
 import {
   DEFAULT_INTERVAL_S,
   DEFAULT_RETRIES,
-  Prober,
+  INTERVAL_RANGE_S,
+  PROBE_LAYOUTS,
+  type ProbeLayout,
+  type ProbeSpec,
   type ProbeTarget,
-  ProbeTargetError,
-} from '../gre-keepalive-io/prober.ts';
+  RETRIES_RANGE,
+} from '../gre-keepalive/index.ts';
+import { Prober, ProbeTargetError } from '../gre-keepalive-io/prober.ts';
 import { UserlandReflector } from '../gre-keepalive-io/reflector.ts';
 import { CliError } from './errors.ts';
 import {
@@ -130,8 +133,8 @@ function number(option: string, text: string, min: number, max: number, integer:
 
 /** The targets the command line asks for; every mistake names its option. */
 export function targetsFrom(devs: string[], opts: ProbeOptions): ProbeTarget[] {
-  const intervalMs = Math.round(number('--interval', opts.interval, 0.1, 32767, false) * 1000);
-  const retries = number('--retries', opts.retries, 1, 255, true);
+  const intervalMs = Math.round(number('--interval', opts.interval, ...INTERVAL_RANGE_S, false) * 1000);
+  const retries = number('--retries', opts.retries, ...RETRIES_RANGE, true);
   const common = { intervalMs, retries, onDown: opts.onDown, onUp: opts.onUp, carrier: opts.carrier };
   const underlay = opts.local.length > 0 || opts.remote.length > 0;
   if (devs.length > 0 && underlay)

@@ -23,6 +23,8 @@ export interface DaemonOptions {
   /** Tunnels from a config file, reloaded on SIGHUP; null to restore from the state file. */
   configFile: string | null;
   loadConfig: (path: string) => Promise<TunnelConfig[]>;
+  /** After a config file (at start or on SIGHUP) was applied whole: what else it configures (probes). */
+  onConfigApplied?: () => Promise<void>;
   log: (line: string) => void;
 }
 
@@ -63,6 +65,7 @@ export class Daemon {
     this.opts.log(
       `started in ${netnsId()} with ${this.tunnels.size} tunnel(s); control socket ${paths.socket}`,
     );
+    if (this.opts.configFile) await this.opts.onConfigApplied?.();
   }
 
   private async claimSocket(): Promise<void> {
@@ -304,6 +307,7 @@ export class Daemon {
         const wanted = await this.opts.loadConfig(file);
         await this.applyPlan(planChanges(this.configs(), wanted));
         this.opts.log(`reloaded ${file}: ${this.tunnels.size} tunnel(s)`);
+        await this.opts.onConfigApplied?.();
       } catch (err) {
         this.opts.log(`reload of ${file} refused, running tunnels untouched: ${(err as Error).message}`);
       }

@@ -23,7 +23,9 @@ import {
   type ProbeSpec,
   ProbeSpecError,
   type ProbeState,
+  type ProbeTarget,
   type ProbeTunnel,
+  targetName,
 } from '../gre-keepalive/index.ts';
 import { BatchIo, isNativeSystemError, raw } from '../native/index.ts';
 import { type GreLinkInfo, parseGreLink } from '../netlink/gre.ts';
@@ -44,25 +46,6 @@ const SLOT_SIZE = 256;
 const MAX_ANSWER = 64;
 const IPV6_HEADER = 40;
 const ENODEV = 19;
-
-export const DEFAULT_INTERVAL_S = 10;
-export const DEFAULT_RETRIES = 3;
-
-export interface ProbeTarget {
-  /** A gre/ip6gre device: addresses, keys, TTL, TOS, checksum and underlay are read from it. */
-  device?: string;
-  /** Without a device: the underlay-only probe. */
-  spec?: ProbeSpec;
-  /** IPv6: which GRE6 layout (default gre6-mikrotik). */
-  layout?: ProbeLayout;
-  intervalMs: number;
-  retries: number;
-  /** Shell commands run on a change (environment: GRE_KEEPALIVE_STATE, _TUNNEL, _DEVICE, _LOCAL, _REMOTE). */
-  onDown?: string;
-  onUp?: string;
-  /** Device probes: take the device's carrier away while down (default true). */
-  carrier?: boolean;
-}
 
 export class ProbeTargetError extends Error {
   override name = 'ProbeTargetError';
@@ -134,7 +117,7 @@ interface Port {
 }
 
 export class Prober {
-  private readonly probes: Probe[];
+  private probes: Probe[];
   private set = new ProbeSet([]);
   private readonly now: () => number;
   private readonly random: () => number;
@@ -167,42 +150,38 @@ export class Prober {
     this.rtnl = options.rtnl ?? new RtnlSocket();
     this.ownsRtnl = options.rtnl === undefined;
     this.carrier = new CarrierControl(this.rtnl);
+    checkTargets(targets);
+    this.probes = targets.map((t) => this.makeProbe(t));
+  }
+
+  private makeProbe(target: ProbeTarget): Probe {
     const now = this.now();
-    const names = new Set<string>();
-    this.probes = targets.map((target) => {
-      if ((target.device === undefined) === (target.spec === undefined))
-        throw new ProbeTargetError('probe', 'give a device or a local and remote address, not both');
-      const name = target.device ?? `${target.spec!.local}->${target.spec!.remote}`;
-      if (names.has(name)) throw new ProbeTargetError(name, 'probed twice');
-      names.add(name);
-      return {
-        target,
-        name,
-        machine: new ProbeMachine(target.retries, now),
-        schedule: new ProbeSchedule(target.intervalMs, now, this.random()),
-        timer: null,
-        tunnel: null,
-        index: 0,
-        underlay: '',
-        carrier: target.device === undefined || target.carrier === false ? 'none' : null,
-        error: null,
-        hooks: Promise.resolve(),
-      };
-    });
+    return {
+      target,
+      name: targetName(target),
+      machine: new ProbeMachine(target.retries, now),
+      schedule: new ProbeSchedule(target.intervalMs, now, this.random()),
+      timer: null,
+      tunnel: null,
+      index: 0,
+      underlay: '',
+      carrier: target.device === undefined || target.carrier === false ? 'none' : null,
+      error: null,
+      hooks: Promise.resolve(),
+    };
   }
 
   /**
-   * Reads every device and refuses (ProbeTargetError) what must not be probed: no such device, not a
-   * gre or ip6gre link, no remote, sequence numbers. Then opens the sockets and starts probing.
+   * Reads every device and opens the sockets, then starts probing. `strict` (the command line): refuse
+   * (ProbeTargetError) what must not be probed: no such device, not a gre or ip6gre link, no remote,
+   * sequence numbers. Otherwise (the daemon) such a probe waits, saying why, until its device is fit.
    */
-  async start(): Promise<void> {
-    for (const p of this.probes) {
-      this.resolve(p);
-      if (p.error !== null) throw new ProbeTargetError(p.name, p.error);
-    }
-    this.rebuildSet();
+  async start(options: { strict?: boolean } = {}): Promise<void> {
     try {
-      for (const family of new Set(this.probes.map((p) => p.tunnel!.family))) this.openRx(family);
+      for (const p of this.probes) {
+        this.resolve(p);
+        if (p.error !== null && options.strict !== false) throw new ProbeTargetError(p.name, p.error);
+      }
       if (this.options.statusSocket !== false) this.status = await serveStatus(() => this.statuses());
     } catch (err) {
       await this.close();
@@ -211,12 +190,49 @@ export class Prober {
     for (const p of this.probes) this.arm(p);
   }
 
+  /**
+   * A new set of targets (a config reload): probes whose settings did not change keep running with
+   * their state; removed or changed ones stop, giving back any carrier they took; new ones start.
+   */
+  update(targets: ProbeTarget[]): void {
+    checkTargets(targets);
+    const old = new Map(this.probes.map((p) => [JSON.stringify(p.target), p]));
+    const next = targets.map((t) => {
+      const key = JSON.stringify(t);
+      const kept = old.get(key);
+      old.delete(key);
+      return kept ?? this.makeProbe(t);
+    });
+    for (const p of old.values()) this.retire(p, 'no longer probed');
+    const fresh = next.filter((p) => !this.probes.includes(p));
+    this.probes = next;
+    this.rebuildSet();
+    for (const p of fresh) {
+      this.resolve(p);
+      this.arm(p);
+    }
+  }
+
+  private retire(p: Probe, why: string): void {
+    if (p.timer) clearTimeout(p.timer);
+    p.timer = null;
+    if (p.index > 0 && this.carrier.downDevices.includes(p.index)) {
+      try {
+        const change = this.carrier.up(p.index);
+        if (change) this.log(`${p.name}: ${why}, carrier on (${describe(change)})`);
+      } catch (err) {
+        this.log(`${p.name}: could not give the carrier back: ${(err as Error).message}`);
+      }
+    }
+  }
+
   /** (Re)reads a probe's tunnel. On failure the probe keeps its state, sends nothing and says why. */
   private resolve(p: Probe): void {
     try {
       const spec = p.target.device !== undefined ? this.deviceSpec(p) : p.target.spec!;
       const tunnel = compileProbe(spec);
       if (p.tunnel === null || !sameBytes(p.tunnel.request, tunnel.request)) {
+        this.openRx(tunnel.family);
         p.tunnel = tunnel;
         this.rebuildSet();
       }
@@ -469,20 +485,7 @@ export class Prober {
   /** Stops probing; gives back every carrier it took (a stopped prober must not leave a tunnel down). */
   async close(): Promise<void> {
     this.closed = true;
-    for (const p of this.probes) {
-      if (p.timer) clearTimeout(p.timer);
-      p.timer = null;
-    }
-    for (const p of this.probes) {
-      if (p.index > 0 && this.carrier.downDevices.includes(p.index)) {
-        try {
-          const change = this.carrier.up(p.index);
-          if (change) this.log(`${p.name}: carrier on at exit (${describe(change)})`);
-        } catch (err) {
-          this.log(`${p.name}: could not give the carrier back: ${(err as Error).message}`);
-        }
-      }
-    }
+    for (const p of this.probes) this.retire(p, 'stopping');
     for (const io of new Set(this.tx.values())) io.close();
     this.tx.clear();
     this.rx.clear();
@@ -490,6 +493,17 @@ export class Prober {
     this.status = null;
     await Promise.all(this.probes.map((p) => p.hooks));
     if (this.ownsRtnl) this.rtnl.close();
+  }
+}
+
+function checkTargets(targets: ProbeTarget[]): void {
+  const names = new Set<string>();
+  for (const t of targets) {
+    if ((t.device === undefined) === (t.spec === undefined))
+      throw new ProbeTargetError('probe', 'give a device or a local and remote address, not both');
+    const name = targetName(t);
+    if (names.has(name)) throw new ProbeTargetError(name, 'probed twice');
+    names.add(name);
   }
 }
 

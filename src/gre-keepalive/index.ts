@@ -25,6 +25,16 @@ export {
   ProbeSpecError,
   type ProbeTunnel,
 } from './probe.ts';
+export {
+  DEFAULT_INTERVAL_S,
+  DEFAULT_RETRIES,
+  INTERVAL_RANGE_S,
+  ProbeConfigError,
+  type ProbeTarget,
+  parseProbeEntries,
+  RETRIES_RANGE,
+  targetName,
+} from './probe-config.ts';
 export { ProbeMachine, ProbeSchedule, type ProbeState, type Transition } from './probe-state.ts';
 export {
   DEFAULT_SOURCE_LIMIT,

@@ -1,0 +1,147 @@
+# Guest half of test/kernel/probe.test.ts: `gre-keepalive probe` (the host's node and dist/ over 9p) on
+# real gre and ip6gre devices, with and without keys. Sourced after the lab prelude.
+#
+# Files: /lab/topology.sh, /lab/repo (the repository's path on the host). Namespaces A and B
+# (topology.sh) with gk4 (gre) and gk6 (ip6gre), plus keyed twins gk4k (gre key 77, 198.51.101.x/30)
+# and gk6k (ip6gre key 77, 2001:db8:f7::x/64). A probes its four devices; B answers first with
+# greoip's reflector (`gre-keepalive run`), then with Linux's own stack (accept_local=1, forwarding).
+# Routes in A through gk4 and gk6 have backups through the underlay (metric 100).
+. /lab/topology.sh
+REPO=/host$(cat /lab/repo)
+NODE=/host/usr/bin/node
+GK="$NODE $REPO/dist/cli/gre-keepalive.js"
+INTERVAL=1
+RETRIES=2
+TUNNELS="gk4 gk6 gk4k gk6k"
+inA() { ip netns exec A "$@"; }
+inB() { ip netns exec B "$@"; }
+now() { cut -d' ' -f1 /proc/uptime; }
+
+check topology topology
+for side in A B; do
+  if [ $side = A ]; then me=1; peer=2; else me=2; peer=1; fi
+  ip -n $side link add gk4k type gre local 192.0.2.$me remote 192.0.2.$peer key 77
+  ip -n $side addr add 198.51.101.$me/30 dev gk4k
+  ip -n $side link add gk6k type ip6gre local 2001:db8:e0::$me remote 2001:db8:e0::$peer key 77
+  ip -n $side -6 addr add 2001:db8:f7::$me/64 dev gk6k nodad
+  ip -n $side link set gk4k up
+  ip -n $side link set gk6k up
+done
+inA ip -6 addr add 2001:db8:f4::1/64 dev gk4 nodad
+add_routes() {
+  ip -n A route add 10.99.4.0/24 via 198.51.100.2 dev gk4 metric 10 &&
+    ip -n A route add 10.99.4.0/24 via 192.0.2.2 metric 100 &&
+    ip -n A -6 route add 2001:db8:99:6::/64 via 2001:db8:f6::2 dev gk6 metric 10 &&
+    ip -n A -6 route add 2001:db8:99:6::/64 via 2001:db8:e0::2 metric 100 &&
+    ip -n A route add 10.99.44.0/24 dev gk4k
+}
+check routes add_routes
+
+# What the kernel says to IFLA_PROTO_DOWN on gre and ip6gre (the probe's first choice).
+for dev in gk4 gk6; do
+  if out=$(inA ip link set dev $dev protodown on 2>&1); then
+    pass protodown-$dev supported
+    inA ip link set dev $dev protodown off
+  else
+    pass protodown-$dev "unsupported: $out"
+  fi
+done
+
+# The device each test route leaves by, e.g. "gk4 gk6" while the tunnels are up.
+route_devs() {
+  _d4=$(inA ip route get 10.99.4.1 | sed -n 's/.* dev \([^ ]*\).*/\1/p')
+  _d6=$(inA ip -6 route get 2001:db8:99:6::1 | sed -n 's/.* dev \([^ ]*\).*/\1/p')
+  echo "$_d4 $_d6"
+}
+# What a restore must bring back, one line per item (addresses and routes of A's tunnels).
+snapshot() {
+  for d in $TUNNELS; do
+    inA ip -o addr show dev $d | awk -v d=$d '{print d, $3, $4}' | grep -v ' fe80:'
+  done
+  inA ip route show table main | grep -E 'dev gk' | grep -v 'proto kernel'
+  inA ip -6 route show table main | grep -E 'dev gk' | grep -v 'proto kernel' | grep -v '^multicast'
+}
+# wait_carrier up|down SECONDS: polls A's tunnels; prints "dev=seconds" for each, from the call to
+# when its carrier (LOWER_UP) reached the state; status 1 when one did not within SECONDS.
+wait_carrier() {
+  _t0=$(now); _left=$TUNNELS; _out=""
+  while [ -n "$_left" ]; do
+    _el=$(awk "BEGIN { printf \"%.2f\", $(now) - $_t0 }")
+    if awk "BEGIN { exit !($_el > $2) }"; then echo "$_out timeout:$_left"; return 1; fi
+    _next=""
+    for d in $_left; do
+      if inA ip -o link show dev $d | grep -q LOWER_UP; then s=up; else s=down; fi
+      if [ $s = "$1" ]; then _out="$_out $d=$_el"; else _next="$_next $d"; fi
+    done
+    _left=$_next
+    sleep 0.1
+  done
+  echo $_out
+}
+# wait_log FILE TEXT SECONDS
+wait_log() {
+  _i=0
+  while ! grep -q "$2" "$1" 2>/dev/null; do
+    _i=$((_i + 1)); [ $_i -gt $(($3 * 10)) ] && return 1; sleep 0.1
+  done
+}
+linux_answers() {
+  # The decapsulated request's source is B's own address: a martian unless accept_local; B then
+  # forwards the inner packet to A. IPv6 has no martian-source check: forwarding is enough.
+  for f in all gk4 gk4k; do inB sysctl -qw net.ipv4.conf.$f.accept_local=$1; done
+  inB sysctl -qw net.ipv4.ip_forward=$1
+  inB sysctl -qw net.ipv6.conf.all.forwarding=$1
+}
+# reflector NAME: starts `gre-keepalive run` in B (in this shell, not in check's $(...): a background
+# process there would hold the substitution open) and reports NAME when it answers.
+reflector() {
+  # Started by path: a shell function sent to the background would be a subshell, and $! its pid.
+  /usr/sbin/ip netns exec B $GK run --interval 0 >/tmp/run.log 2>&1 &
+  REFLECTOR=$!
+  if wait_log /tmp/run.log 'answering keepalives' 120; then pass "$1"; else fail "$1" "$(cat /tmp/run.log)"; fi
+}
+
+BEFORE=$(snapshot)
+expect_eq routes-through-tunnels "gk4 gk6" "$(route_devs)"
+
+# ---- answered by greoip's reflector ----
+reflector reflector-start
+/usr/sbin/ip netns exec A $GK probe $TUNNELS --interval $INTERVAL --retries $RETRIES \
+  --on-down 'echo down $GRE_KEEPALIVE_DEVICE $GRE_KEEPALIVE_REMOTE >> /tmp/hooks' \
+  --on-up 'echo up $GRE_KEEPALIVE_DEVICE >> /tmp/hooks' >/tmp/probe.log 2>&1 &
+PROBER=$!
+check probe-start wait_log /tmp/probe.log 'probing gk6k' 120
+sleep $((INTERVAL * 3))
+pass status-json "$(inA $GK status --json)"
+pass status-other-namespace "$(inB $GK status --json)"
+
+pass debug-before-kill "$(now) $(inA ip -o link show | grep gk)"
+kill $REFLECTOR; wait $REFLECTOR 2>/dev/null
+pass debug-after-wait "$(now) $(cat /tmp/run.log)"
+if out=$(wait_carrier down 30); then pass down-reflector "$out"; else fail down-reflector "$out"; fi
+expect_eq routes-avoid-down-tunnels "va va" "$(route_devs)"
+check ping-fails-while-down sh -c '! ip netns exec A ping -c 1 -W 1 198.51.100.2'
+pass kept-while-down "$(snapshot)"
+reflector reflector-restart
+if out=$(wait_carrier up 30); then pass up-reflector "$out"; else fail up-reflector "$out"; fi
+expect_eq routes-back-through-tunnels "gk4 gk6" "$(route_devs)"
+expect_eq restored-after-up "$BEFORE" "$(snapshot)"
+check ping-through-gk4 inA ping -c 1 -W 2 198.51.100.2
+check ping-through-gk6k inA ping -6 -c 1 -W 2 2001:db8:f7::2
+
+# ---- answered by Linux itself (accept_local=1 on B) ----
+kill $REFLECTOR; wait $REFLECTOR 2>/dev/null
+if out=$(wait_carrier down 30); then pass down-again "$out"; else fail down-again "$out"; fi
+linux_answers 1
+if out=$(wait_carrier up 30); then pass up-linux "$out"; else fail up-linux "$out"; fi
+expect_eq restored-after-linux-up "$BEFORE" "$(snapshot)"
+linux_answers 0
+if out=$(wait_carrier down 30); then pass down-linux "$out"; else fail down-linux "$out"; fi
+expect_eq routes-avoid-down-tunnels-linux "va va" "$(route_devs)"
+
+# ---- the prober stops while the tunnels are down: it gives the devices back ----
+kill -TERM $PROBER; wait $PROBER 2>/dev/null
+if out=$(wait_carrier up 10); then pass exit-restores "$out"; else fail exit-restores "$out"; fi
+expect_eq restored-at-exit "$BEFORE" "$(snapshot)"
+pass hooks "$(cat /tmp/hooks)"
+pass probe-log "$(grep -E 'carrier|: (up|down) ' /tmp/probe.log)"
