@@ -7,14 +7,14 @@
  * back (probing and reflecting in one process) brings them up again.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { compileProbe } from '../../src/gre-keepalive/probe.ts';
 import type { ProbeStatus } from '../../src/gre-keepalive-io/prober.ts';
 import { readCaptureFile } from '../../src/pcap/index.ts';
 import { REPO_DIR, requireRoot } from '../helpers.ts';
-import { createLab, type Lab, run, sleep, waitFor } from './harness.ts';
+import { createLab, type Lab, run, sleep, startDaemon, stopDaemon, waitFor } from './harness.ts';
 
 const GK = `${REPO_DIR}dist/cli/gre-keepalive.js`;
 const INTERVAL = 0.5;
@@ -238,3 +238,46 @@ function execTshark(file: string, fields: string[]): Record<string, string>[] {
     .filter(Boolean)
     .map((line) => Object.fromEntries(fields.map((f, i) => [f, line.split('\t')[i] ?? ''])));
 }
+
+test.serial('the daemon probes what its config file lists, and follows a reload', async (t) => {
+  requireRoot();
+  const lab = createLab(t, 'probed');
+  const { a, b } = lab.pair;
+  const reflector = start(t, lab, b.netns, ['run', '--interval', '0'], 'answering keepalives');
+  await reflector.started;
+  const config = join(lab.runtime, 'greoip.yaml');
+  const probesOf = (remotes: string[]) =>
+    `gre-keepalive:\n${remotes
+      .map(
+        (r) =>
+          `  - local: ${r.includes(':') ? a.v6 : a.v4}\n    remote: ${r}\n    interval: 0.5\n    retries: 2\n`,
+      )
+      .join('')}`;
+  writeFileSync(config, probesOf([b.v4, b.v6]));
+  const daemon = await startDaemon(lab, a.netns, ['--config', config]);
+  await waitFor('both probes answered', () => {
+    const s = status(lab, a.netns);
+    return s.length === 2 && s.every((p) => p.answers >= 2 && p.state === 'up');
+  });
+  t.regex(lab.logs.get(a.netns)!, /gre-keepalive: probing 2 tunnel\(s\)/);
+  const before = status(lab, a.netns).find((p) => p.remote === b.v4)!;
+
+  // A reload that drops the IPv6 probe keeps the IPv4 one running, state and counts included.
+  writeFileSync(config, probesOf([b.v4]));
+  daemon.kill('SIGHUP');
+  await waitFor('the reload', () => status(lab, a.netns).length === 1);
+  const after = status(lab, a.netns)[0]!;
+  t.is(after.remote, b.v4);
+  t.true(after.sent >= before.sent && after.stateAgeMs >= before.stateAgeMs, 'the same probe, still running');
+
+  // A refused file changes nothing, probes included.
+  writeFileSync(config, `${probesOf([b.v4, b.v6])}  - device: gre1\n    retries: 0\n`);
+  daemon.kill('SIGHUP');
+  await waitFor('the refusal', () =>
+    /reload of .* refused.*gre-keepalive\[2\]\.retries/.test(lab.logs.get(a.netns)!),
+  );
+  t.is(status(lab, a.netns).length, 1);
+
+  await stopDaemon(lab, a.netns);
+  t.deepEqual(status(lab, a.netns), [], 'the probes stop with the daemon');
+});
