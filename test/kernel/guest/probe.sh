@@ -69,8 +69,9 @@ wait_carrier() {
     _el=$(awk "BEGIN { printf \"%.2f\", $(now) - $_t0 }")
     if awk "BEGIN { exit !($_el > $2) }"; then echo "$_out timeout:$_left"; return 1; fi
     _next=""
+    _links=$(inA ip -o link show)
     for d in $_left; do
-      if inA ip -o link show dev $d | grep -q LOWER_UP; then s=up; else s=down; fi
+      if echo "$_links" | grep "^[0-9]*: $d[@:]" | grep -q LOWER_UP; then s=up; else s=down; fi
       if [ $s = "$1" ]; then _out="$_out $d=$_el"; else _next="$_next $d"; fi
     done
     _left=$_next
@@ -106,9 +107,12 @@ expect_eq routes-through-tunnels "gk4 gk6" "$(route_devs)"
 
 # ---- answered by greoip's reflector ----
 reflector reflector-start
+# The prober's log, each line stamped with the guest's uptime.
+mkfifo /tmp/probe.fifo
+while IFS= read -r l; do echo "$(now) $l"; done </tmp/probe.fifo >/tmp/probe.log &
 /usr/sbin/ip netns exec A $GK probe $TUNNELS --interval $INTERVAL --retries $RETRIES \
   --on-down 'echo down $GRE_KEEPALIVE_DEVICE $GRE_KEEPALIVE_REMOTE >> /tmp/hooks' \
-  --on-up 'echo up $GRE_KEEPALIVE_DEVICE >> /tmp/hooks' >/tmp/probe.log 2>&1 &
+  --on-up 'echo up $GRE_KEEPALIVE_DEVICE >> /tmp/hooks' >/tmp/probe.fifo 2>&1 &
 PROBER=$!
 check probe-start wait_log /tmp/probe.log 'probing gk6k' 120
 sleep $((INTERVAL * 3))
@@ -118,6 +122,7 @@ pass status-other-namespace "$(inB $GK status --json)"
 pass debug-before-kill "$(now) $(inA ip -o link show | grep gk)"
 kill $REFLECTOR; wait $REFLECTOR 2>/dev/null
 pass debug-after-wait "$(now) $(cat /tmp/run.log)"
+T_KILL=$(now)
 if out=$(wait_carrier down 30); then pass down-reflector "$out"; else fail down-reflector "$out"; fi
 expect_eq routes-avoid-down-tunnels "va va" "$(route_devs)"
 check ping-fails-while-down sh -c '! ip netns exec A ping -c 1 -W 1 198.51.100.2'
@@ -145,3 +150,4 @@ if out=$(wait_carrier up 10); then pass exit-restores "$out"; else fail exit-res
 expect_eq restored-at-exit "$BEFORE" "$(snapshot)"
 pass hooks "$(cat /tmp/hooks)"
 pass probe-log "$(grep -E 'carrier|: (up|down) ' /tmp/probe.log)"
+pass debug-kill-time "$T_KILL"
