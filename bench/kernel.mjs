@@ -25,7 +25,7 @@ import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { buildKmod, KMOD } from '../test/kernel/kmod.ts';
+import { buildKmod, kmodGuestFiles } from '../test/kernel/kmod.ts';
 import { findKernel, runInGuest } from '../test/kernel/lab.ts';
 import { barChart } from './svg.mjs';
 
@@ -93,16 +93,16 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-buildKmod();
+const kernel = findKernel();
+const kmod = buildKmod(kernel);
 const started = Date.now();
 const qemuArgs = ICOUNT ? ['-icount', `shift=${SHIFT},sleep=off`] : [];
 const run = await runInGuest({
+  kernel,
   script: readFileSync(fileURLToPath(new URL('./kernel-guest.sh', import.meta.url)), 'utf8'),
   files: {
     '/lab/bench.env': `ROUNDS=${ROUNDS}\nSECS=${SECONDS}\nUDP_LEN=${UDP_LEN}\n`,
-    '/lab/eoip.ko': readFileSync(join(KMOD, 'eoip.ko')),
-    '/lab/eoipv6.ko': readFileSync(join(KMOD, 'eoipv6.ko')),
-    '/lab/eoipctl': readFileSync(join(KMOD, 'tools', 'eoipctl')),
+    ...kmodGuestFiles(kmod),
   },
   qemuArgs,
   // Under TCG a guest second takes a few host seconds; generous, the figures do not depend on it.
@@ -151,7 +151,7 @@ for (const t of TESTS) {
   }
 }
 
-const kernelVersion = findKernel().version;
+const kernelVersion = kernel.version;
 const host = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Linux ${release()}`;
 const clock = ICOUNT
   ? `qemu -icount shift=${SHIFT},sleep=off: guest time counts instructions`

@@ -34,7 +34,13 @@
 #define DEV_STATS_INC(dev, field) ((dev)->stats.field++)
 #endif
 
-/* 6.12 turned the LLTX and NETNS_LOCAL feature bits into net_device fields. */
+/*
+ * "netdev_features: convert NETIF_F_LLTX to dev->lltx" and "netdev_features:
+ * convert NETIF_F_NETNS_LOCAL to dev->netns_local" (6.12) turned the feature
+ * bits into net_device fields; "net: rename netns_local to netns_immutable"
+ * (6.15, and 6.12.115 in stable) renamed the second. Kbuild probes
+ * <linux/netdevice.h> for EOIP_HAVE_NETNS_IMMUTABLE: no version tells it.
+ */
 static inline void eoip_dev_set_lltx_netns_local(struct net_device *dev)
 {
 #ifdef NETIF_F_LLTX
@@ -42,8 +48,10 @@ static inline void eoip_dev_set_lltx_netns_local(struct net_device *dev)
 #else
 	dev->lltx = true;
 #endif
-#ifdef NETIF_F_NETNS_LOCAL
+#if defined(NETIF_F_NETNS_LOCAL)
 	dev->features |= NETIF_F_NETNS_LOCAL;
+#elif defined(EOIP_HAVE_NETNS_IMMUTABLE)
+	dev->netns_immutable = true;
 #else
 	dev->netns_local = true;
 #endif

@@ -9,7 +9,8 @@
         "src/link.cc",
         "src/rawsock.cc",
         "src/batch.cc",
-        "src/netlink.cc"
+        "src/netlink.cc",
+        "src/netns.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

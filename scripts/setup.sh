@@ -12,11 +12,13 @@ APT_PACKAGES=(
   iputils-ping  # ping through the tunnels
   iperf3        # TCP through the tunnels
   g++ make python3 # build the native addon (node-gyp)
-  # test/kernel: Debian's own 6.1 kernel booted under qemu (TCG) with a busybox initramfs, because the
-  # host kernel may lack gre/ip6gre and loadable modules (docs/kernel-lab.md)
+  # test/kernel: Debian's own kernels (6.1 here, 6.12 below) booted under qemu (TCG) with a busybox
+  # initramfs, because the host kernel may lack gre/ip6gre and loadable modules (docs/kernel-lab.md)
   qemu-system-x86      # qemu-system-x86_64 and qboot.rom
   linux-image-amd64    # /boot/vmlinuz-6.1* and its modules
   linux-headers-amd64  # out-of-tree modules (kmod/) build against it
+  zstd                 # unpacks 6.12's kernel image (6.1's is xz)
+  dkms                 # greoip kmod install --dkms, tested for both kernels
   busybox-static       # the guest's userland
   kmod                 # modprobe --show-depends and depmod for the initramfs
   xz-utils             # unpacks the kernel image once
@@ -39,6 +41,34 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian 12's second kernel, 6.12 (linux-image-6.12.*+deb12-amd64 in the same archive): kmod/ and
+# every kernel-lab suite run on it as on 6.1. The newest in the archive at setup time, unless a 6.12
+# image and its headers are installed already (a second one would add a third lab kernel).
+newest_612() {
+  apt-cache pkgnames linux-image-6.12. | grep -E '^linux-image-6\.12\.[0-9]+\+deb12-amd64$' | sort -V | tail -n 1
+}
+have_612=$(dpkg-query -W -f='${Package} ${Status}\n' 'linux-image-6.12.*+deb12-amd64' 2>/dev/null |
+  awk '/ install ok installed$/ { print $1 }' | sort -V | tail -n 1 || true)
+if [ -z "$have_612" ] ||
+  ! dpkg-query -W -f='${Status}' "linux-headers-${have_612#linux-image-}" 2>/dev/null | grep -q 'install ok installed'; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to install Debian's 6.12 kernel image and headers" >&2
+    exit 1
+  fi
+  image=${have_612:-$(newest_612)}
+  if [ -z "$image" ]; then
+    apt-get update -qq
+    image=$(newest_612)
+  fi
+  if [ -z "$image" ]; then
+    echo "setup: no linux-image-6.12.*+deb12-amd64 in the apt sources (Debian 12 bookworm carries it)" >&2
+    exit 1
+  fi
+  echo "setup: installing $image and linux-headers-${image#linux-image-}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "$image" "linux-headers-${image#linux-image-}" >/dev/null
 fi
 
 npm ci --no-audit --no-fund

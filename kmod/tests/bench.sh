@@ -5,9 +5,9 @@
 # first at MTU 1500 (the RouterOS default: each full-sized frame leaves as two outer fragments),
 # then e4/e6 at MTUs that need no outer fragments (1458, 1444). Markers `tcp-NAME KBITS`.
 # With -icount guest time counts instructions, so the ratios do not depend on the host's load:
-#   kmod/build.sh --tools
-#   npx tsx test/kernel/run.ts --qemu='-icount shift=0,sleep=off' --timeout 400 \
-#     --file /lab/eoip.ko=kmod/eoip.ko --file /lab/eoipv6.ko=kmod/eoipv6.ko \
+#   K=6.1.0-57-amd64; kmod/build.sh --kernel $K --tools
+#   npx tsx test/kernel/run.ts --kernel $K --qemu='-icount shift=0,sleep=off' --timeout 400 \
+#     --file /lab/eoip.ko=kmod/build/$K/eoip.ko --file /lab/eoipv6.ko=kmod/build/$K/eoipv6.ko \
 #     --file /lab/eoipctl=kmod/tools/eoipctl kmod/tests/bench.sh
 IP=/usr/sbin/ip
 E=/lab/eoipctl

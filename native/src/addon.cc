@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   greoip::InitRawsock(env, exports);
   greoip::InitBatch(env, exports);
   greoip::InitNetlink(env, exports);
+  greoip::InitNetns(env, exports);
   return exports;
 }
 

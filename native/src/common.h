@@ -60,5 +60,6 @@ void InitLink(Napi::Env env, Napi::Object exports);
 void InitRawsock(Napi::Env env, Napi::Object exports);
 void InitBatch(Napi::Env env, Napi::Object exports);
 void InitNetlink(Napi::Env env, Napi::Object exports);
+void InitNetns(Napi::Env env, Napi::Object exports);
 
 }  // namespace greoip

@@ -64,6 +64,7 @@ function stateOf(info: LinkInfo): LinkState {
 
 export class KernelBackend implements TunnelBackend {
   readonly name = 'kernel' as const;
+  readonly countersSurviveRestart = true;
   private readonly rtnl: RtnlTransport;
   private readonly indexOf: (name: string) => number;
   private readonly tunnels = new Map<string, TunnelConfig>();

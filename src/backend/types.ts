@@ -32,6 +32,12 @@ export interface TunnelStatus {
 
 export interface TunnelBackend {
   readonly name: BackendName;
+  /**
+   * True when the counters live outside the daemon (a kernel link's) and so
+   * survive its restart; otherwise they start at 0 with each daemon, which
+   * then carries the previous totals over through its state file.
+   */
+  readonly countersSurviveRestart?: boolean;
   /** Creates the tunnel and its interface; on failure nothing is left behind. */
   create(config: TunnelConfig): Promise<TunnelStatus>;
   /** Applies a new configuration to an existing tunnel (same name); on failure the old one stays. */

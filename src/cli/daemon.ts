@@ -3,12 +3,12 @@ import type { Command } from 'commander';
 import { KernelBackend } from '../backend/kernel.ts';
 import { UserlandBackend } from '../backend/userland.ts';
 import { loadConfigDocument } from '../config/file.ts';
-import { NoDaemonError, request } from '../daemon/client.ts';
+import { ClientError, NoDaemonError, request } from '../daemon/client.ts';
+import { cleanupStopped } from '../daemon/offline.ts';
 import { runtimePaths } from '../daemon/paths.ts';
 import { Daemon } from '../daemon/server.ts';
-import { readState, writeState } from '../daemon/state.ts';
+import { StateError } from '../daemon/state.ts';
 import { DaemonProbes } from '../gre-keepalive-io/daemon-probes.ts';
-import { tap } from '../native/index.ts';
 import { CliError } from './errors.ts';
 
 const DAEMON_HELP = `
@@ -75,11 +75,18 @@ export function registerDaemon(program: Command): void {
     });
 }
 
+/** The daemon's one way to log. A log that cannot be written (a full disk, a closed pipe) is lost, never fatal. */
 function log(line: string): void {
-  process.stderr.write(`greoip daemon: ${line}\n`);
+  try {
+    process.stderr.write(`greoip daemon: ${line}\n`);
+  } catch {
+    // nowhere left to say it
+  }
 }
 
 async function runDaemon(configFile: string | null): Promise<void> {
+  // stderr may be a file on a full disk or a pipe nobody reads: its errors must not stop the daemon.
+  process.stderr.on('error', () => undefined);
   const probes = new DaemonProbes(log);
   const daemon = new Daemon({
     paths: runtimePaths(),
@@ -98,17 +105,12 @@ async function runDaemon(configFile: string | null): Promise<void> {
   } catch (err) {
     throw new CliError((err as Error).message);
   }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      void probes
-        .close()
-        .then(() => daemon.stop(signal))
-        .then(resolve);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => void daemon.reload());
-  });
+  process.once('SIGTERM', () => void daemon.stop('SIGTERM'));
+  process.once('SIGINT', () => void daemon.stop('SIGINT'));
+  process.on('SIGHUP', () => void daemon.reload());
+  await daemon.stopped;
+  // Probed devices the daemon took down come back up: without it nobody would.
+  await probes.close();
 }
 
 async function showStatus(json: boolean): Promise<void> {
@@ -116,7 +118,7 @@ async function showStatus(json: boolean): Promise<void> {
   try {
     reply = await request(runtimePaths().socket, { op: 'status' });
   } catch (err) {
-    if (err instanceof NoDaemonError) throw new CliError(err.message);
+    if (err instanceof ClientError) throw new CliError(err.message);
     throw err;
   }
   if (!reply.ok || !reply.status) throw new CliError(reply.ok ? 'the daemon sent no status' : reply.error);
@@ -138,31 +140,40 @@ async function showStatus(json: boolean): Promise<void> {
   );
 }
 
+/** Per tunnel, the time a flush may take on a slow machine (deleting an interface, mostly). */
+const FLUSH_MS_PER_TUNNEL = 100;
+
 async function cleanup(): Promise<void> {
   const paths = runtimePaths();
   try {
-    const reply = await request(paths.socket, { op: 'flush' });
+    const status = await request(paths.socket, { op: 'status' });
+    const count = status.ok ? (status.status?.tunnels ?? 0) : 0;
+    const reply = await request(paths.socket, { op: 'flush' }, 30_000 + FLUSH_MS_PER_TUNNEL * count);
     if (!reply.ok) throw new CliError(reply.error);
     await request(paths.socket, { op: 'shutdown' });
     process.stdout.write('removed every tunnel; the daemon stopped\n');
     return;
   } catch (err) {
-    if (!(err instanceof NoDaemonError)) throw err;
-  }
-  const tunnels = (await readState(paths.state)) ?? [];
-  const failed: string[] = [];
-  const kernel = tunnels.some((t) => t.backend === 'kernel') ? new KernelBackend() : null;
-  for (const t of tunnels) {
-    try {
-      if (t.backend === 'kernel') kernel?.removeLink(t.name);
-      else tap.delete(t.name);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENODEV')
-        failed.push(`${t.name}: ${(err as Error).message}`);
+    if (err instanceof NoDaemonError) {
+      // no daemon: work from its state file below
+    } else if (err instanceof ClientError) {
+      throw new CliError(err.message);
+    } else {
+      throw err;
     }
   }
-  await kernel?.close({ keepInterfaces: true });
-  await writeState(paths.state, []).catch(() => undefined);
-  if (failed.length > 0) throw new CliError(`could not remove: ${failed.join('; ')}`);
-  process.stdout.write(`removed ${tunnels.length} interface(s) left by a stopped daemon\n`);
+  let result: Awaited<ReturnType<typeof cleanupStopped>>;
+  try {
+    result = await cleanupStopped(paths);
+  } catch (err) {
+    if (err instanceof StateError) throw new CliError(`${err.message}; nothing removed`);
+    throw err;
+  }
+  if (result.note) process.stderr.write(`greoip: ${result.note}\n`);
+  if (result.notOurs.length > 0) {
+    process.stderr.write(
+      `greoip: left alone (an interface of that name exists, but not the one greoip made): ${result.notOurs.join(', ')}\n`,
+    );
+  }
+  process.stdout.write(`removed ${result.removed.length} interface(s) left by a stopped daemon\n`);
 }

@@ -5,9 +5,11 @@ import { mkdirSync, openSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import type { TunnelStatus } from '../backend/types.ts';
 import { ArgsError, type EoipCommand, parseEoipArgs } from '../config/eoip-args.ts';
-import { NoDaemonError, request } from '../daemon/client.ts';
+import { ClientError, NoDaemonError, request } from '../daemon/client.ts';
+import { stoppedStatus, storedTunnels } from '../daemon/offline.ts';
 import { runtimePaths } from '../daemon/paths.ts';
 import type { Reply, Request } from '../daemon/protocol.ts';
+import { StateError } from '../daemon/state.ts';
 import { VERSION } from '../version.ts';
 import { CliError, runCli } from './errors.ts';
 import { formatTunnelTable } from './tunnel-table.ts';
@@ -70,8 +72,13 @@ function greoipEntry(): string {
 
 async function startDaemon(): Promise<void> {
   const paths = runtimePaths();
-  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
-  const logFd = openSync(join(paths.dir, 'daemon.log'), 'a', 0o600);
+  let logFd: number;
+  try {
+    mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+    logFd = openSync(join(paths.dir, 'daemon.log'), 'a', 0o600);
+  } catch (err) {
+    throw new CliError(`cannot start the greoip daemon: ${(err as Error).message}`);
+  }
   const child = spawn(process.execPath, [...process.execArgv, greoipEntry(), 'daemon'], {
     detached: true,
     stdio: ['ignore', logFd, logFd],
@@ -131,12 +138,38 @@ async function run(cmd: EoipCommand): Promise<void> {
         tunnels = check(await send({ op: 'list' }, false)).tunnels ?? [];
       } catch (err) {
         if (!(err instanceof NoDaemonError)) throw err;
+        await listStopped(cmd.json);
+        return;
       }
       process.stdout.write(
         cmd.json ? `${JSON.stringify(tunnels, null, 2)}\n` : `${formatTunnelTable(tunnels)}\n`,
       );
       return;
     }
+  }
+}
+
+/**
+ * `eoip list` with no daemon: what the state file says a stopped daemon left
+ * (shown down), with exit status 1 when it lists tunnels, since nothing moves
+ * their traffic.
+ */
+async function listStopped(json: boolean): Promise<void> {
+  const paths = runtimePaths();
+  let stored: Awaited<ReturnType<typeof storedTunnels>>;
+  try {
+    stored = await storedTunnels(paths);
+  } catch (err) {
+    if (err instanceof StateError) throw new CliError(`no daemon runs, and ${err.message}`);
+    throw err;
+  }
+  if (stored.note) process.stderr.write(`eoip: ${stored.note}\n`);
+  const tunnels = stored.entries.map(stoppedStatus);
+  process.stdout.write(json ? `${JSON.stringify(tunnels, null, 2)}\n` : `${formatTunnelTable(tunnels)}\n`);
+  if (tunnels.length > 0) {
+    throw new CliError(
+      `no greoip daemon runs in this network namespace; ${paths.state} lists ${tunnels.length} tunnel(s), not running (start one: greoip daemon)`,
+    );
   }
 }
 
@@ -151,7 +184,7 @@ await runCli(basename(process.argv[1] ?? 'eoip', extname(process.argv[1] ?? ''))
   try {
     await run(cmd);
   } catch (err) {
-    if (err instanceof NoDaemonError) throw new CliError(err.message);
+    if (err instanceof ClientError) throw new CliError(err.message);
     throw err;
   }
 });

@@ -23,9 +23,28 @@
  * (`tunnels[2].tunnel-id: 70000 is out of range 0-65535`).
  */
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { extname } from 'node:path';
-import { parse as parseToml, TomlError } from 'smol-toml';
-import { parseDocument } from 'yaml';
+
+/**
+ * The parsers are loaded on first use: a daemon without a config file (and
+ * every eoip command) starts without them, and a restarted daemon's start is
+ * on the path of traffic coming back.
+ */
+const load = createRequire(import.meta.url);
+type Toml = typeof import('smol-toml');
+type Yaml = typeof import('yaml');
+let toml: Toml | undefined;
+let yaml: Yaml | undefined;
+const tomlParser = (): Toml => {
+  toml ??= load('smol-toml') as Toml;
+  return toml;
+};
+const yamlParser = (): Yaml => {
+  yaml ??= load('yaml') as Yaml;
+  return yaml;
+};
+
 import type { TunnelConfig } from '../eoip/config.ts';
 import { ProbeConfigError, type ProbeTarget, parseProbeEntries } from '../gre-keepalive/probe-config.ts';
 import {
@@ -106,14 +125,15 @@ function syntaxError(format: ConfigFormat, message: string, line?: number, colum
 
 function parseText(text: string, format: ConfigFormat): unknown {
   if (format === 'toml') {
+    const { parse, TomlError } = tomlParser();
     try {
-      return parseToml(text, { integersAsBigInt: 'asNeeded', maxDepth: 64 });
+      return parse(text, { integersAsBigInt: 'asNeeded', maxDepth: 64 });
     } catch (err) {
       if (err instanceof TomlError) throw syntaxError(format, err.message, err.line, err.column);
       throw syntaxError(format, err instanceof Error ? err.message : String(err));
     }
   }
-  const doc = parseDocument(text, { uniqueKeys: true });
+  const doc = yamlParser().parseDocument(text, { uniqueKeys: true });
   const error = doc.errors[0];
   if (error !== undefined) {
     const pos = error.linePos?.[0];

@@ -8,7 +8,13 @@
  */
 import type { TunnelConfig } from '../eoip/config.ts';
 import { ArgsError } from './eoip-args.ts';
-import { completeTunnel, type TunnelChanges, type TunnelInput, ValidationError } from './validate.ts';
+import {
+  completeTunnel,
+  describe,
+  type TunnelChanges,
+  type TunnelInput,
+  ValidationError,
+} from './validate.ts';
 
 /** What `eoip add` gives: the name may be left to the daemon (null), the rest defaulted later. */
 export type AddConfig = Omit<Partial<TunnelConfig>, 'name' | 'tunnelId' | 'remote' | 'family'> &
@@ -20,8 +26,8 @@ export type TunnelRequest =
   | { kind: 'add'; config: AddConfig }
   /** `eoip change`: the named tunnel's fields, replaced by `changes`. */
   | { kind: 'change'; name: string; changes: TunnelChanges }
-  /** A config-file or state-file entry, complete or not, re-checked whole. */
-  | { kind: 'entry'; config: TunnelConfig };
+  /** A state-file entry (or any stored config): untrusted, checked whole. */
+  | { kind: 'entry'; config: unknown };
 
 /** A ValidationError becomes an ArgsError with the same message and field. */
 function checked<T>(check: () => T): T {
@@ -52,8 +58,14 @@ export function resolveTunnel(request: TunnelRequest, existing: readonly TunnelC
       if (current === undefined) throw new ArgsError(`name: no tunnel named ${request.name}`, 'name');
       return applyChanges(current, request.changes);
     }
-    case 'entry':
-      return applyChanges(request.config, {});
+    case 'entry': {
+      const entry = request.config;
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+        throw new ArgsError(`name: expected a table of tunnel settings, got ${describe(entry)}`, 'name');
+      }
+      // Every field, the name included, is validated as if typed by a user.
+      return applyChanges(entry as TunnelConfig, {});
+    }
   }
 }
 

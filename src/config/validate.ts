@@ -413,8 +413,28 @@ export function completeTunnel(input: TunnelInput): TunnelConfig {
   return config;
 }
 
+/** fe80::/10: an address that means something only on one link. */
+function isLinkLocal(address: string): boolean {
+  return /^fe[89ab][0-9a-f]:/i.test(address);
+}
+
+/** A link-local address names no interface by itself: the tunnel must say which link it is on. */
+export function checkScope(config: Pick<TunnelConfig, 'local' | 'remote' | 'link'>): void {
+  if (config.link !== null) return;
+  for (const field of ['remote', 'local'] as const) {
+    const address = config[field];
+    if (address !== null && isLinkLocal(address)) {
+      throw new ValidationError(
+        field,
+        `${address} is link-local: give link (the underlay interface it is reached through)`,
+      );
+    }
+  }
+}
+
 /** The checks spanning fields, on a whole config. */
 export function checkTunnel(config: TunnelConfig): void {
   checkTunnelIdForFamily(config.tunnelId, config.family);
   checkSameFamily(config.local, config.remote);
+  checkScope(config);
 }

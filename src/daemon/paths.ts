@@ -1,11 +1,14 @@
 /**
- * Where a daemon keeps its control socket and state. A daemon serves the
- * network namespace it runs in, and `ip netns exec` shares /run between
- * namespaces, so the directory is keyed by the namespace's identity (the
- * inode of /proc/self/ns/net): daemons in two namespaces never collide.
+ * Where a daemon keeps its control socket and state, and which network
+ * namespace it serves. `ip netns exec` shares /run between namespaces, so the
+ * directory is keyed by the namespace's inode (daemons in two live namespaces
+ * never collide). An inode is reused as soon as its namespace is gone, so the
+ * state file also records the namespace's cookie and the boot: a state file
+ * whose identity differs was left by another namespace and is never adopted.
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { netnsCookie } from '../native/index.ts';
 
 export const DEFAULT_RUNTIME_ROOT = '/run/greoip';
 
@@ -30,4 +33,23 @@ export function runtimePaths(root = process.env.GREOIP_RUNTIME_DIR ?? DEFAULT_RU
     state: join(dir, 'state.json'),
     pid: join(dir, 'daemon.pid'),
   };
+}
+
+/** A network namespace for as long as the machine runs: its cookie is never reused within one boot. */
+export interface NamespaceIdentity {
+  /** SO_NETNS_COOKIE, in decimal. */
+  cookie: string;
+  /** /proc/sys/kernel/random/boot_id: cookies restart with each boot. */
+  bootId: string;
+}
+
+export function namespaceIdentity(): NamespaceIdentity {
+  return {
+    cookie: netnsCookie().toString(),
+    bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+  };
+}
+
+export function sameNamespace(a: NamespaceIdentity, b: NamespaceIdentity): boolean {
+  return a.cookie === b.cookie && a.bootId === b.bootId;
 }

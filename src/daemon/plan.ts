@@ -31,16 +31,30 @@ function checkUnique(config: TunnelConfig, others: readonly TunnelConfig[]): voi
   }
 }
 
+/** One step; `remove` carries the config removed, to put it back if a later step fails. */
+export type Step =
+  | { op: 'add'; config: TunnelConfig }
+  | { op: 'change'; config: TunnelConfig }
+  | { op: 'remove'; config: TunnelConfig };
+
 export interface Plan {
-  remove: string[];
-  change: TunnelConfig[];
-  add: TunnelConfig[];
+  steps: Step[];
+}
+
+function peerKey(c: TunnelConfig): string {
+  return `${c.family}/${c.remote}/${c.tunnelId}`;
 }
 
 /**
- * The steps from `current` to `wanted` by name: removals, then changes, then
- * additions. Each wanted tunnel is checked against the ones before it, so a
- * request's own tunnel goes last to be the one named in a clash.
+ * The steps from `current` to `wanted` by name. Each wanted tunnel is checked
+ * against the ones before it, so a request's own tunnel goes last to be the
+ * one named in a clash.
+ *
+ * Order: changes and additions first, then removals, because undoing a
+ * removal makes a new interface (its addresses and ifindex lost) while undoing
+ * an addition or a change loses nothing; so a failing addition never costs a
+ * removed tunnel its interface. Only what takes over the (family, remote,
+ * tunnel id) of a removed tunnel has to wait for the removal.
  */
 export function planChanges(current: readonly TunnelConfig[], wanted: readonly TunnelConfig[]): Plan {
   wanted.forEach((config, i) => {
@@ -48,7 +62,21 @@ export function planChanges(current: readonly TunnelConfig[], wanted: readonly T
   });
   const diff = diffConfigs(current, wanted);
   const byName = new Map(wanted.map((t) => [t.name, t]));
-  return { remove: diff.remove, change: diff.change.map((c) => byName.get(c.name)!), add: diff.add };
+  const oldByName = new Map(current.map((t) => [t.name, t]));
+  const removed = diff.remove.map((name) => oldByName.get(name)!);
+  const freed = new Set(removed.map(peerKey));
+  const changes: Step[] = diff.change.map((c) => ({ op: 'change', config: byName.get(c.name)! }));
+  const adds: Step[] = diff.add.map((config) => ({ op: 'add', config }));
+  const waits = (s: Step) => freed.has(peerKey(s.config));
+  return {
+    steps: [
+      ...changes.filter((s) => !waits(s)),
+      ...adds.filter((s) => !waits(s)),
+      ...removed.map((config): Step => ({ op: 'remove', config })),
+      ...changes.filter(waits),
+      ...adds.filter(waits),
+    ],
+  };
 }
 
 /** The wanted sets of `eoip add`, `eoip change` (the new config last) and `eoip del`. */

@@ -4,18 +4,37 @@
  * backends, records its tunnels in a state file, reloads its config file on
  * SIGHUP (applying only the difference) and shuts down on SIGTERM leaving the
  * interfaces in place with carrier off.
+ *
+ * Every change (a request, a reload, the start) is one plan (plan.ts),
+ * checked against the host first (preflight.ts) and applied whole with its
+ * state written, or undone: the previous tunnels and state file stay as they
+ * were, and the error names the field or the file.
  */
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import type { TunnelBackend, TunnelStatus } from '../backend/types.ts';
+import {
+  type TunnelBackend,
+  type TunnelCounters,
+  type TunnelStatus,
+  zeroCounters,
+} from '../backend/types.ts';
 import { resolveTunnel } from '../config/tunnel.ts';
 import type { BackendName, TunnelConfig } from '../eoip/config.ts';
 import { VERSION } from '../version.ts';
-import { netnsId, type RuntimePaths } from './paths.ts';
+import { InterfaceRemover } from './interfaces.ts';
+import { type NamespaceIdentity, namespaceIdentity, netnsId, type RuntimePaths } from './paths.ts';
 import { peerUid } from './peer.ts';
 import { FieldError, type Plan, planChanges, wantedAdding, wantedChanging, wantedWithout } from './plan.ts';
-import { type DaemonStatus, MAX_LINE, READ_ONLY_OPS, type Reply, type Request } from './protocol.ts';
-import { readState, writeState } from './state.ts';
+import { type Host, preflight, systemHost } from './preflight.ts';
+import {
+  type DaemonStatus,
+  MAX_LINE,
+  parseRequest,
+  READ_ONLY_OPS,
+  type Reply,
+  type Request,
+} from './protocol.ts';
+import { readState, type StateEntry, type StateRecord, StateWriter, setAside } from './state.ts';
 
 export interface DaemonOptions {
   paths: RuntimePaths;
@@ -25,47 +44,192 @@ export interface DaemonOptions {
   loadConfig: (path: string) => Promise<TunnelConfig[]>;
   /** After a config file (at start or on SIGHUP) was applied whole: what else it configures (probes). */
   onConfigApplied?: () => Promise<void>;
+  /** Every line the daemon logs goes through here. */
   log: (line: string) => void;
+  /** The namespace's facts (default: the system's). */
+  host?: Host;
+  identity?: NamespaceIdentity;
+  /** How often tunnels that could not be restored are tried again (default 10 s). */
+  retryMs?: number;
 }
 
 export class DaemonError extends Error {
   override name = 'DaemonError';
 }
 
+/** Errors that describe the request or the host; anything else is a bug, logged with its stack. */
+const EXPECTED_ERRORS = new Set([
+  'FieldError',
+  'ArgsError',
+  'ValidationError',
+  'ConfigError',
+  'BackendError',
+  'StateError',
+  'ProtocolError',
+  'NetlinkError',
+]);
+
+/** Requests read ahead of the queue per connection before it stops reading. */
+const MAX_PENDING = 64;
+/** Reply bytes buffered for a slow reader before the daemon stops reading its requests. */
+const MAX_UNSENT = 1024 * 1024;
+/** Room left in a staged state file for what the change adds (ifindexes, growing counters). */
+const STATE_SLACK_BASE = 4096;
+const STATE_SLACK_PER_TUNNEL = 160;
+
+/** A tunnel from the state file that could not be restored: kept, listed, retried. */
+interface Dormant {
+  config: TunnelConfig;
+  reason: string;
+}
+
 export class Daemon {
   private server: Server | null = null;
   private readonly tunnels = new Map<string, TunnelConfig>();
+  /** Interfaces this daemon made or adopted by proof: name to ifindex. */
+  private readonly owned = new Map<string, number>();
+  /** Counters carried over from before a restart, for backends whose counters restart with it. */
+  private readonly base = new Map<string, TunnelCounters>();
+  private readonly dormant = new Map<string, Dormant>();
   private readonly startedAt = new Date();
+  private readonly host: Host;
+  private readonly state: StateWriter;
+  private readonly remover = new InterfaceRemover();
+  private identity: NamespaceIdentity | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
   /** Requests and reloads run one at a time, in order. */
   private queue: Promise<unknown> = Promise.resolve();
   private stopping = false;
+  private markStopped: () => void = () => undefined;
+  /** Settles once the daemon has stopped, whoever asked (a signal, a shutdown request). */
+  readonly stopped = new Promise<void>((resolve) => {
+    this.markStopped = resolve;
+  });
 
-  constructor(private readonly opts: DaemonOptions) {}
+  constructor(private readonly opts: DaemonOptions) {
+    this.host = opts.host ?? systemHost();
+    this.state = new StateWriter(opts.paths.state);
+  }
+
+  private log(line: string): void {
+    this.opts.log(line);
+  }
 
   async start(): Promise<void> {
     const { paths } = this.opts;
-    await mkdir(paths.dir, { recursive: true, mode: 0o700 });
-    await chmod(paths.dir, 0o700);
-    await this.claimSocket();
-    // A config file's entries come complete from its loader; the state file's are re-checked whole.
-    const initial = this.opts.configFile
-      ? await this.opts.loadConfig(this.opts.configFile)
-      : ((await readState(paths.state)) ?? []).map((entry) =>
-          resolveTunnel({ kind: 'entry', config: entry }, []),
-        );
     try {
-      await this.applyPlan(planChanges(this.configs(), initial));
+      await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+      await chmod(paths.dir, 0o700);
+    } catch (err) {
+      throw new DaemonError(`cannot use the runtime directory ${paths.dir}: ${(err as Error).message}`);
+    }
+    await this.claimSocket();
+    this.identity = this.opts.identity ?? namespaceIdentity();
+    const stored = await this.loadState();
+    for (const entry of stored) {
+      if (entry.ifindex !== null) this.owned.set(entry.config.name, entry.ifindex);
+      if (entry.counters !== null) this.base.set(entry.config.name, entry.counters);
+    }
+    try {
+      if (this.opts.configFile) {
+        const wanted = await this.opts.loadConfig(this.opts.configFile);
+        await this.applyPlan(planChanges([], wanted));
+      } else {
+        await this.restore(stored.map((e) => e.config));
+      }
+      await this.listen();
+      await writeFile(paths.pid, `${process.pid}\n`, { mode: 0o600 });
+      await this.state.write(this.record());
     } catch (err) {
       await this.closeBackends(false);
+      this.server?.close();
       throw err;
     }
-    await this.listen();
-    await writeFile(paths.pid, `${process.pid}\n`, { mode: 0o600 });
-    await this.persist();
-    this.opts.log(
-      `started in ${netnsId()} with ${this.tunnels.size} tunnel(s); control socket ${paths.socket}`,
+    if (this.dormant.size > 0) this.scheduleRetry();
+    this.log(
+      `started in ${netnsId()} (cookie ${this.identity.cookie}) with ${this.tunnels.size} tunnel(s); control socket ${paths.socket}`,
     );
     if (this.opts.configFile) await this.opts.onConfigApplied?.();
+  }
+
+  /**
+   * The state file's tunnels, if it is ours. A file from another namespace or
+   * one that cannot be read is set aside (kept for the operator) and nothing
+   * of it is adopted: the daemon starts without tunnels.
+   */
+  private async loadState(): Promise<StateEntry[]> {
+    const path = this.opts.paths.state;
+    const read = await readState(path, this.identity!);
+    switch (read.kind) {
+      case 'none':
+        return [];
+      case 'foreign': {
+        const aside = await setAside(path, 'foreign');
+        this.log(
+          `${path} was written in another network namespace (cookie ${read.netns.cookie}, boot ${read.netns.bootId}; ` +
+            `this one is cookie ${this.identity!.cookie}): not adopted, moved to ${aside}`,
+        );
+        return [];
+      }
+      case 'corrupt': {
+        const aside = await setAside(path, 'corrupt');
+        this.log(
+          `${path} is not a usable state file (${read.reason}): moved to ${aside}; ` +
+            'starting without tunnels, and the interfaces it listed are left alone',
+        );
+        return [];
+      }
+      case 'ours':
+        if (read.problems.length > 0) {
+          const copy = await setAside(path, 'corrupt', true);
+          for (const problem of read.problems)
+            this.log(`${path}: ${problem}: entry left out (the file is kept as ${copy})`);
+        }
+        return read.tunnels;
+    }
+  }
+
+  /** Restores each stored tunnel on its own: one that fails is kept dormant and retried. */
+  private async restore(configs: TunnelConfig[]): Promise<void> {
+    for (const config of configs) {
+      try {
+        await this.applyPlan(planChanges(this.configs(), wantedAdding(this.configs(), config)), false);
+      } catch (err) {
+        this.dormant.set(config.name, { config, reason: (err as Error).message });
+        this.log(
+          `not restored ${config.name}: ${(err as Error).message} (kept; retried every ${this.retryMs() / 1000} s)`,
+        );
+      }
+    }
+  }
+
+  private retryMs(): number {
+    return this.opts.retryMs ?? 10_000;
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.stopping) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.enqueue(() => this.retryDormant());
+    }, this.retryMs());
+    this.retryTimer.unref();
+  }
+
+  private async retryDormant(): Promise<void> {
+    if (this.stopping) return;
+    for (const [name, d] of [...this.dormant]) {
+      try {
+        // The plan holds the dormant tunnel already; bringing it up is a change of it.
+        await this.applyPlan({ steps: [{ op: 'change', config: d.config }] }, false);
+        this.log(`restored ${name}`);
+      } catch (err) {
+        const reason = (err as Error).message;
+        if (reason !== d.reason) this.log(`not restored ${name}: ${reason}`);
+        d.reason = reason;
+      }
+    }
+    if (this.dormant.size > 0) this.scheduleRetry();
   }
 
   private async claimSocket(): Promise<void> {
@@ -93,24 +257,51 @@ export class Daemon {
     });
   }
 
+  /**
+   * One connection: lines are requests, answered in order. The size limit is
+   * per line; a client that pipelines many requests or does not read its
+   * replies is slowed down (its socket paused), never cut off.
+   */
   private serve(conn: Socket): void {
     let buffered = '';
+    let pending = 0;
+    const throttle = () => {
+      if (pending >= MAX_PENDING || conn.writableLength > MAX_UNSENT) conn.pause();
+      else if (conn.isPaused()) conn.resume();
+    };
     conn.setEncoding('utf8');
     conn.on('error', () => conn.destroy());
+    conn.on('drain', throttle);
     conn.on('data', (chunk: string) => {
       buffered += chunk;
+      let start = 0;
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n', start)) {
+        const line = buffered.slice(start, nl);
+        start = nl + 1;
+        pending++;
+        const done = () => {
+          pending--;
+          throttle();
+        };
+        if (line.length > MAX_LINE) {
+          this.enqueue(async () =>
+            this.reply(conn, { ok: false, error: `request too large (limit ${MAX_LINE} bytes)` }),
+          ).then(done, done);
+        } else {
+          this.enqueue(() => this.handleLine(conn, line)).then(done, () => {
+            done();
+            conn.destroy();
+          });
+        }
+      }
+      buffered = buffered.slice(start);
       if (buffered.length > MAX_LINE) {
-        this.reply(conn, { ok: false, error: 'request too large' });
+        // A line this long can only be refused; say so once and stop reading it.
+        this.reply(conn, { ok: false, error: `request too large (limit ${MAX_LINE} bytes)` });
         conn.end();
-        return;
+        buffered = '';
       }
-      let nl = buffered.indexOf('\n');
-      while (nl >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        this.enqueue(() => this.handleLine(conn, line)).catch(() => conn.destroy());
-        nl = buffered.indexOf('\n');
-      }
+      throttle();
     });
   }
 
@@ -123,9 +314,11 @@ export class Daemon {
   private async handleLine(conn: Socket, line: string): Promise<void> {
     let request: Request;
     try {
-      request = JSON.parse(line) as Request;
-    } catch {
-      this.reply(conn, { ok: false, error: 'request is not JSON' });
+      request = parseRequest(JSON.parse(line));
+    } catch (err) {
+      const field = (err as { field?: unknown }).field;
+      const error = err instanceof SyntaxError ? 'request is not JSON' : (err as Error).message;
+      this.reply(conn, { ok: false, error, ...(typeof field === 'string' ? { field } : {}) });
       return;
     }
     if (!READ_ONLY_OPS.has(request.op) && peerUid(conn) !== 0) {
@@ -135,18 +328,22 @@ export class Daemon {
     try {
       this.reply(conn, await this.handle(request));
     } catch (err) {
-      // BackendError, FieldError, ArgsError and ValidationError all name the field at fault.
-      const field = (err as { field?: unknown }).field;
+      const e = err as Error & { field?: unknown };
+      if (!EXPECTED_ERRORS.has(e.name)) {
+        this.log(`internal error on ${request.op}: ${e.stack ?? String(err)}`);
+        this.reply(conn, { ok: false, error: `internal error: ${e.message} (see the daemon log)` });
+        return;
+      }
       this.reply(conn, {
         ok: false,
-        error: (err as Error).message,
-        ...(typeof field === 'string' ? { field } : {}),
+        error: e.message,
+        ...(typeof e.field === 'string' ? { field: e.field } : {}),
       });
     }
   }
 
   private reply(conn: Socket, reply: Reply): void {
-    if (!conn.destroyed) conn.write(`${JSON.stringify(reply)}\n`);
+    if (!conn.destroyed && conn.writable) conn.write(`${JSON.stringify(reply)}\n`);
   }
 
   private async handle(request: Request): Promise<Reply> {
@@ -173,13 +370,11 @@ export class Daemon {
         return { ok: true };
       }
       case 'flush':
-        for (const name of [...this.tunnels.keys()]) await this.delete(name);
+        await this.applyPlan(planChanges(this.configs(), []));
         return { ok: true };
       case 'shutdown':
         setImmediate(() => void this.stop('shutdown requested'));
         return { ok: true };
-      default:
-        return { ok: false, error: `unknown operation ${(request as { op: string }).op}` };
     }
   }
 
@@ -189,10 +384,40 @@ export class Daemon {
     return backend;
   }
 
+  /** Running and dormant tunnels: what a request is checked against. */
+  private configs(): TunnelConfig[] {
+    return [...this.tunnels.values(), ...[...this.dormant.values()].map((d) => d.config)];
+  }
+
+  private withBase(backend: TunnelBackend, status: TunnelStatus): TunnelStatus {
+    const base = backend.countersSurviveRestart ? undefined : this.base.get(status.config.name);
+    if (!base) return status;
+    const counters = { ...status.counters };
+    for (const key of Object.keys(counters) as (keyof TunnelCounters)[]) counters[key] += base[key];
+    return { ...status, counters };
+  }
+
   list(): TunnelStatus[] {
     const out: TunnelStatus[] = [];
-    for (const backend of Object.values(this.opts.backends)) if (backend) out.push(...backend.list());
+    for (const backend of Object.values(this.opts.backends)) {
+      if (backend) for (const s of backend.list()) out.push(this.withBase(backend, s));
+    }
+    for (const { config } of this.dormant.values()) {
+      out.push({
+        config,
+        backend: config.backend,
+        state: 'down',
+        carrier: false,
+        lastKeepaliveAgoMs: null,
+        counters: { ...(this.base.get(config.name) ?? zeroCounters()) },
+      });
+    }
     return out.sort((a, b) => a.config.name.localeCompare(b.config.name));
+  }
+
+  /** The status of one tunnel, running or dormant. */
+  private statusOf(name: string): TunnelStatus | undefined {
+    return this.list().find((s) => s.config.name === name);
   }
 
   private status(): DaemonStatus {
@@ -211,37 +436,39 @@ export class Daemon {
     };
   }
 
-  private configs(): TunnelConfig[] {
-    return [...this.tunnels.values()];
-  }
+  // --- steps: each changes one tunnel and the daemon's records of it --------------------
 
-  /** The backend's status of one of our tunnels. */
-  private statusOf(name: string): TunnelStatus | undefined {
-    const config = this.tunnels.get(name);
-    if (!config) return undefined;
-    return this.backend(config.backend)
-      .list()
-      .find((s) => s.config.name === name);
-  }
-
-  /** Creates a complete, checked config. */
-  private async add(config: TunnelConfig): Promise<TunnelStatus> {
-    const status = await this.backend(config.backend).create(config);
+  /** Creates a tunnel (or takes a dormant one up) and records the interface it made. */
+  private async create(config: TunnelConfig): Promise<TunnelStatus> {
+    const backend = this.backend(config.backend);
+    const status = await backend.create(config);
     this.tunnels.set(config.name, config);
-    await this.persist();
-    this.opts.log(`added ${describe(config)}`);
-    return status;
+    this.dormant.delete(config.name);
+    const index = this.host.interfaceIndex(config.name);
+    if (index === null) this.owned.delete(config.name);
+    else this.owned.set(config.name, index);
+    return this.withBase(backend, status);
   }
 
   /** Applies a complete, checked config to the tunnel of the same name. */
-  private async change(next: TunnelConfig): Promise<TunnelStatus> {
+  private async modify(next: TunnelConfig): Promise<TunnelStatus> {
     const name = next.name;
-    const old = this.tunnels.get(name)!;
+    const old = this.tunnels.get(name);
+    if (!old) {
+      // A dormant tunnel changed: bring it up with the new config, or leave it as it was.
+      const dormant = this.dormant.get(name)!;
+      try {
+        return await this.create(next);
+      } catch (err) {
+        this.dormant.set(name, dormant);
+        throw err;
+      }
+    }
     let status: TunnelStatus;
     if (next.backend === old.backend) {
       status = await this.backend(old.backend).change(name, next);
     } else {
-      // Moving between backends: create in the new one first, so a failure changes nothing.
+      // Moving between backends: delete, create; the old one back if that fails.
       await this.backend(old.backend).delete(name);
       try {
         status = await this.backend(next.backend).create(next);
@@ -249,89 +476,167 @@ export class Daemon {
         await this.backend(old.backend).create(old);
         throw err;
       }
+      const index = this.host.interfaceIndex(name);
+      if (index !== null) this.owned.set(name, index);
     }
     this.tunnels.set(name, next);
-    await this.persist();
-    this.opts.log(`changed ${describe(next)}`);
-    return status;
+    return this.withBase(this.backend(next.backend), status);
   }
 
-  private async delete(name: string): Promise<void> {
+  /** Removes a tunnel and its interface (a dormant one's only if it is provably ours). */
+  private async destroy(name: string): Promise<void> {
     const config = this.tunnels.get(name);
-    if (!config) throw new FieldError(`name: no tunnel named ${name}`, 'name');
-    await this.backend(config.backend).delete(name);
-    this.tunnels.delete(name);
-    await this.persist();
-    this.opts.log(`deleted ${name}`);
+    if (config) {
+      await this.backend(config.backend).delete(name);
+      this.tunnels.delete(name);
+    } else if (this.dormant.has(name)) {
+      this.remover.remove(name, this.owned.get(name) ?? null);
+      this.dormant.delete(name);
+    } else {
+      throw new FieldError(`name: no tunnel named ${name}`, 'name');
+    }
+    this.owned.delete(name);
+    this.base.delete(name);
   }
 
   /**
-   * Takes the steps of a plan and returns the status of each tunnel added or
-   * changed. If a step fails, the steps already taken are undone and the
-   * error rethrown.
+   * Takes the steps of a plan and writes the state, or undoes what it did:
+   * first the host checks, then (when the plan removes or changes something,
+   * which cannot be undone losslessly... see Plan) a staged state file proving
+   * the record can be written, then the steps, then the record. Returns the
+   * status of each tunnel added or changed.
    */
-  private async applyPlan(plan: Plan): Promise<Map<string, TunnelStatus>> {
+  private async applyPlan(plan: Plan, retryDormant = true): Promise<Map<string, TunnelStatus>> {
+    preflight(plan, {
+      host: this.host,
+      owned: this.owned,
+      backends: new Set(Object.keys(this.opts.backends) as BackendName[]),
+    });
+    if (plan.steps.some((s) => s.op !== 'add')) {
+      await this.state.stage(
+        this.predicted(plan),
+        STATE_SLACK_BASE + STATE_SLACK_PER_TUNNEL * this.configs().length,
+      );
+    }
     const done = new Map<string, TunnelStatus>();
     const undo: (() => Promise<unknown>)[] = [];
+    const logs: string[] = [];
     try {
-      for (const name of plan.remove) {
-        const old = this.tunnels.get(name)!;
-        await this.delete(name);
-        undo.push(() => this.add(old));
+      for (const step of plan.steps) {
+        const { config } = step;
+        if (step.op === 'add') {
+          done.set(config.name, await this.create(config));
+          undo.push(() => this.destroy(config.name));
+          logs.push(`added ${describe(config)}`);
+        } else if (step.op === 'change') {
+          const old = this.tunnels.get(config.name);
+          const wasDormant = this.dormant.get(config.name);
+          done.set(config.name, await this.modify(config));
+          undo.push(async () => {
+            if (old) await this.modify(old);
+            else if (wasDormant) {
+              await this.destroy(config.name);
+              this.dormant.set(config.name, wasDormant);
+            }
+          });
+          logs.push(`changed ${describe(config)}`);
+        } else {
+          const wasDormant = this.dormant.get(config.name);
+          const ifindex = this.owned.get(config.name);
+          const base = this.base.get(config.name);
+          await this.destroy(config.name);
+          undo.push(async () => {
+            if (wasDormant) this.dormant.set(config.name, wasDormant);
+            else await this.create(config);
+            if (base) this.base.set(config.name, base);
+            if (wasDormant && ifindex !== undefined) this.owned.set(config.name, ifindex);
+          });
+          logs.push(`deleted ${config.name}`);
+        }
       }
-      for (const next of plan.change) {
-        const old = this.tunnels.get(next.name)!;
-        done.set(next.name, await this.change(next));
-        undo.push(() => this.change(old));
-      }
-      for (const config of plan.add) {
-        done.set(config.name, await this.add(config));
-        undo.push(() => this.delete(config.name));
-      }
+      await this.state.write(this.record());
     } catch (err) {
-      for (const step of undo.reverse()) await step().catch(() => undefined);
+      for (const step of undo.reverse()) {
+        await step().catch((e: Error) => this.log(`undo failed, state may differ: ${e.message}`));
+      }
+      await this.state.discard();
       throw err;
     }
+    for (const line of logs) this.log(line);
+    if (retryDormant && this.dormant.size > 0) this.scheduleRetry();
     return done;
   }
 
-  /** SIGHUP: reload the config file; an invalid file leaves everything as it is. */
+  /** The record after `plan`, as far as it is known before the plan runs. */
+  private predicted(plan: Plan): StateRecord {
+    const configs = new Map(this.configs().map((c) => [c.name, c]));
+    for (const step of plan.steps) {
+      if (step.op === 'remove') configs.delete(step.config.name);
+      else configs.set(step.config.name, step.config);
+    }
+    return {
+      netns: this.identity!,
+      tunnels: [...configs.values()].map((config) => ({
+        config,
+        ifindex: this.owned.get(config.name) ?? null,
+        counters: this.base.get(config.name) ?? zeroCounters(),
+      })),
+    };
+  }
+
+  /** What the state file records now: every tunnel, its interface and its counters. */
+  private record(): StateRecord {
+    const counters = new Map(this.list().map((s) => [s.config.name, s.counters]));
+    return {
+      netns: this.identity!,
+      tunnels: this.configs().map((config) => ({
+        config,
+        ifindex: this.owned.get(config.name) ?? null,
+        counters: counters.get(config.name) ?? null,
+      })),
+    };
+  }
+
+  /** SIGHUP: reload the config file; an invalid file or a failed change leaves everything as it is. */
   reload(): Promise<void> {
     return this.enqueue(async () => {
       const file = this.opts.configFile;
       if (!file) {
-        this.opts.log('SIGHUP: no config file to reload (started without --config)');
+        this.log('SIGHUP: no config file to reload (started without --config)');
         return;
       }
       try {
         const wanted = await this.opts.loadConfig(file);
         await this.applyPlan(planChanges(this.configs(), wanted));
-        this.opts.log(`reloaded ${file}: ${this.tunnels.size} tunnel(s)`);
+        this.log(`reloaded ${file}: ${this.tunnels.size} tunnel(s)`);
         await this.opts.onConfigApplied?.();
       } catch (err) {
-        this.opts.log(`reload of ${file} refused, running tunnels untouched: ${(err as Error).message}`);
+        this.log(`reload of ${file} refused, running tunnels untouched: ${(err as Error).message}`);
       }
     });
   }
 
-  private async persist(): Promise<void> {
-    await writeState(this.opts.paths.state, [...this.tunnels.values()]);
-  }
-
   private async closeBackends(keepInterfaces: boolean): Promise<void> {
     for (const backend of Object.values(this.opts.backends)) await backend?.close({ keepInterfaces });
+    this.remover.close();
   }
 
   /** Stops serving; interfaces stay in place with carrier off, the state file stays for a restart. */
   async stop(reason: string): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.queue;
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    // The counters as they are now, for the next daemon to carry on from.
+    await this.state
+      .write(this.record())
+      .catch((err: Error) => this.log(`counters not saved: ${err.message}`));
     await this.closeBackends(true);
     await rm(this.opts.paths.socket, { force: true });
     await rm(this.opts.paths.pid, { force: true });
-    this.opts.log(`stopped (${reason}); ${this.tunnels.size} interface(s) kept with carrier off`);
+    this.log(`stopped (${reason}); ${this.tunnels.size} interface(s) kept with carrier off`);
+    this.markStopped();
   }
 }
 

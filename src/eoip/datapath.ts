@@ -13,7 +13,8 @@
 import * as eoip from '../wire/eoip.ts';
 import * as eoipv6 from '../wire/eoipv6.ts';
 import { ETH_HEADER_LENGTH } from '../wire/ethernet.ts';
-import { IPPROTO_GRE } from '../wire/ipv4.ts';
+import * as ipv4 from '../wire/ipv4.ts';
+import { WireStatus } from '../wire/status.ts';
 import { LookupMiss, type TableEntry, type TunnelTable } from './table.ts';
 
 export const DropReason = {
@@ -62,6 +63,11 @@ export function createRxResult<T>(): RxResult<T> {
 
 const OK = -1;
 
+/** Decoder scratch, reused for every packet (the datapath runs on one thread). */
+const rxIp = ipv4.createReceived();
+const rxEoip = eoip.create();
+const rxEoipv6 = eoipv6.create();
+
 /**
  * Decapsulates one IPv4 packet `buf[off, off+len)`. Returns -1 with `out`
  * filled, or the DropReason. `out.tunnel` is set whenever a tunnel matched,
@@ -75,42 +81,33 @@ export function receive4<T extends DatapathTunnel>(
   out: RxResult<T>,
 ): number {
   out.tunnel = null;
-  if (len < 20 || buf[off]! >>> 4 !== 4) return DropReason.BAD_IP_HEADER;
-  const ihl = (buf[off]! & 0x0f) * 4;
-  const totalLength = (buf[off + 2]! << 8) | buf[off + 3]!;
-  if (ihl < 20 || totalLength < ihl || totalLength > len) return DropReason.BAD_IP_HEADER;
-  // More-fragments flag or a fragment offset: the kernel reassembles before raw delivery.
-  if (((buf[off + 6]! & 0x3f) | buf[off + 7]!) !== 0) return DropReason.FRAGMENT;
-  if (buf[off + 9] !== IPPROTO_GRE) return DropReason.NOT_EOIP;
-  const at = off + ihl;
-  const end = off + totalLength;
-  if (end - at < eoip.EOIP_HEADER_LENGTH)
-    return eoip.hasMagic(buf, at, end) ? DropReason.TRUNCATED : DropReason.NOT_EOIP;
-  if (!eoip.hasMagic(buf, at, end)) return DropReason.NOT_EOIP;
-  const frameLength = (buf[at + 4]! << 8) | buf[at + 5]!;
-  const tunnelId = buf[at + 6]! | (buf[at + 7]! << 8);
-  const src = buf[off + 12]! * 0x1000000 + ((buf[off + 13]! << 16) | (buf[off + 14]! << 8) | buf[off + 15]!);
-  const found = table.lookup4(tunnelId, src);
+  const ip = rxIp;
+  if (ipv4.decodeReceived(buf, off, len, ip) !== WireStatus.OK) return DropReason.BAD_IP_HEADER;
+  // The kernel reassembles before raw delivery: a fragment here is an anomaly.
+  if (ipv4.isFragment(ip)) return DropReason.FRAGMENT;
+  if (ip.protocol !== ipv4.IPPROTO_GRE) return DropReason.NOT_EOIP;
+  const at = off + ip.headerLength;
+  const end = off + ip.totalLength;
+  const h = rxEoip;
+  const status = eoip.decode(buf, at, h, end);
+  if (status !== WireStatus.OK) {
+    // Four bytes of magic and no room for the rest is a truncated EoIP packet; anything else is not EoIP.
+    return status === WireStatus.EOIP_TRUNCATED && end - at >= 4 ? DropReason.TRUNCATED : DropReason.NOT_EOIP;
+  }
+  // As an int32 (the table's key): a value above 2^31 passed to a call that is not inlined is boxed.
+  const found = table.lookup4(h.tunnelId, ip.src | 0);
   if (typeof found === 'number')
     return found === LookupMiss.UNKNOWN_TUNNEL_ID ? DropReason.UNKNOWN_TUNNEL_ID : DropReason.WRONG_SOURCE;
-  if (found.local4 !== -1) {
-    const dst =
-      buf[off + 16]! * 0x1000000 + ((buf[off + 17]! << 16) | (buf[off + 18]! << 8) | buf[off + 19]!);
-    if (dst !== found.local4) return DropReason.WRONG_DESTINATION;
-  }
+  if (found.local4 !== -1 && ip.dst !== found.local4) return DropReason.WRONG_DESTINATION;
   out.tunnel = found;
   const frameStart = at + eoip.EOIP_HEADER_LENGTH;
-  if (frameLength === 0) {
-    out.keepalive = true;
-    out.frameLength = 0;
-    return OK;
-  }
-  if (frameLength < ETH_HEADER_LENGTH) return DropReason.FRAME_TOO_SHORT;
   // Anything after frameLength is padding: trimmed by taking frameLength bytes.
-  if (frameLength > end - frameStart) return DropReason.FRAME_EXCEEDS_DATA;
-  out.keepalive = false;
+  const frame = eoip.checkFrame(h, end - frameStart);
+  if (frame === WireStatus.EOIP_FRAME_TOO_SHORT) return DropReason.FRAME_TOO_SHORT;
+  if (frame === WireStatus.EOIP_FRAME_EXCEEDS_DATA) return DropReason.FRAME_EXCEEDS_DATA;
+  out.keepalive = eoip.isKeepalive(h);
   out.frameOffset = frameStart;
-  out.frameLength = frameLength;
+  out.frameLength = h.frameLength;
   return OK;
 }
 
@@ -130,11 +127,10 @@ export function receive6<T extends DatapathTunnel>(
   out: RxResult<T>,
 ): number {
   out.tunnel = null;
-  if (len < eoipv6.EOIPV6_HEADER_LENGTH) return DropReason.TRUNCATED;
-  const b0 = buf[off]!;
-  if ((b0 & 0x0f) !== eoipv6.EOIPV6_VERSION) return DropReason.NOT_EOIP;
-  const tunnelId = ((b0 >>> 4) << 8) | buf[off + 1]!;
-  const found = table.lookup6(tunnelId, src, srcOff);
+  const status = eoipv6.decode(buf, off, rxEoipv6, off + len);
+  if (status === WireStatus.EOIPV6_TRUNCATED) return DropReason.TRUNCATED;
+  if (status !== WireStatus.OK) return DropReason.NOT_EOIP;
+  const found = table.lookup6(rxEoipv6.tunnelId, src, srcOff);
   if (typeof found === 'number')
     return found === LookupMiss.UNKNOWN_TUNNEL_ID ? DropReason.UNKNOWN_TUNNEL_ID : DropReason.WRONG_SOURCE;
   const local = found.local6;
@@ -168,14 +164,7 @@ export function encapsulate4(
   out: Uint8Array,
   outOff: number,
 ): number {
-  out[outOff] = 0x20;
-  out[outOff + 1] = 0x01;
-  out[outOff + 2] = 0x64;
-  out[outOff + 3] = 0x00;
-  out[outOff + 4] = frameLen >>> 8;
-  out[outOff + 5] = frameLen & 0xff;
-  out[outOff + 6] = tunnelId & 0xff;
-  out[outOff + 7] = tunnelId >>> 8;
+  eoip.writeHeader(out, outOff, frameLen, tunnelId);
   out.set(frame.subarray(frameOff, frameOff + frameLen), outOff + eoip.EOIP_HEADER_LENGTH);
   return eoip.EOIP_HEADER_LENGTH + frameLen;
 }
@@ -189,8 +178,7 @@ export function encapsulate6(
   out: Uint8Array,
   outOff: number,
 ): number {
-  out[outOff] = ((tunnelId >>> 8) << 4) | eoipv6.EOIPV6_VERSION;
-  out[outOff + 1] = tunnelId & 0xff;
+  eoipv6.writeHeader(out, outOff, tunnelId);
   out.set(frame.subarray(frameOff, frameOff + frameLen), outOff + eoipv6.EOIPV6_HEADER_LENGTH);
   return eoipv6.EOIPV6_HEADER_LENGTH + frameLen;
 }

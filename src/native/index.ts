@@ -112,6 +112,7 @@ interface NativeAddon {
   rawOpen(family: RawFamily, protocol: number, opts: RawOptions): number;
   close(fd: number): void;
   peerCred(fd: number): PeerCredentials;
+  netnsCookie(): bigint;
   netlinkOpen(): number;
   netlinkSend(fd: number, message: Uint8Array): void;
   netlinkRecv(fd: number, timeoutMs: number): Buffer | null;
@@ -231,6 +232,14 @@ export function close(fd: number): void {
 /** SO_PEERCRED of a connected unix socket (for a net.Socket: `socket._handle.fd`). */
 export function peerCred(fd: number): PeerCredentials {
   return loadNative().peerCred(fd);
+}
+
+/**
+ * SO_NETNS_COOKIE: the calling thread's network namespace as a number the
+ * kernel never reuses within a boot (Linux 5.14+), unlike the nsfs inode.
+ */
+export function netnsCookie(): bigint {
+  return loadNative().netnsCookie();
 }
 
 /**

@@ -73,12 +73,20 @@ export function encode(h: EoipHeader, buf: Uint8Array, offset = 0): number {
   checkUint('eoip.frameLength', h.frameLength, 0xffff);
   checkUint('eoip.tunnelId', h.tunnelId, EOIP_MAX_TUNNEL_ID);
   checkRoom('eoip', buf, offset, EOIP_HEADER_LENGTH);
+  return writeHeader(buf, offset, h.frameLength, h.tunnelId);
+}
+
+/**
+ * The per-packet encoder behind `encode`, without its checks: the caller
+ * guarantees a u16 frame length, a u16 tunnel id and 8 bytes of room.
+ */
+export function writeHeader(buf: Uint8Array, offset: number, frameLength: number, tunnelId: number): number {
   buf[offset] = 0x20;
   buf[offset + 1] = 0x01;
   buf[offset + 2] = 0x64;
   buf[offset + 3] = 0x00;
-  writeU16(buf, offset + 4, h.frameLength);
-  buf[offset + 6] = h.tunnelId & 0xff;
-  buf[offset + 7] = h.tunnelId >>> 8;
+  writeU16(buf, offset + 4, frameLength);
+  buf[offset + 6] = tunnelId & 0xff;
+  buf[offset + 7] = tunnelId >>> 8;
   return EOIP_HEADER_LENGTH;
 }

@@ -45,7 +45,12 @@ export function encodingLength(_h?: EoipV6Header): number {
 export function encode(h: EoipV6Header, buf: Uint8Array, offset = 0): number {
   checkUint('eoipv6.tunnelId', h.tunnelId, EOIPV6_MAX_TUNNEL_ID);
   checkRoom('eoipv6', buf, offset, EOIPV6_HEADER_LENGTH);
-  buf[offset] = ((h.tunnelId >>> 8) << 4) | EOIPV6_VERSION;
-  buf[offset + 1] = h.tunnelId & 0xff;
+  return writeHeader(buf, offset, h.tunnelId);
+}
+
+/** The per-packet encoder behind `encode`, without its checks (12-bit id, 2 bytes of room). */
+export function writeHeader(buf: Uint8Array, offset: number, tunnelId: number): number {
+  buf[offset] = ((tunnelId >>> 8) << 4) | EOIPV6_VERSION;
+  buf[offset + 1] = tunnelId & 0xff;
   return EOIPV6_HEADER_LENGTH;
 }

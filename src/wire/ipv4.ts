@@ -92,6 +92,56 @@ export function decode(buf: Uint8Array, offset: number, out: Ipv4Header, end = b
   return WireStatus.OK;
 }
 
+/** The fixed fields a datapath needs from each received header (see decodeReceived). */
+export type Ipv4Received = Pick<
+  Ipv4Header,
+  'headerLength' | 'totalLength' | 'flags' | 'fragmentOffset' | 'protocol' | 'src' | 'dst'
+>;
+
+export function createReceived(): Ipv4Received {
+  return {
+    headerLength: IPV4_MIN_HEADER_LENGTH,
+    totalLength: IPV4_MIN_HEADER_LENGTH,
+    flags: 0,
+    fragmentOffset: 0,
+    protocol: 0,
+    src: DOUBLE_ZERO,
+    dst: DOUBLE_ZERO,
+  };
+}
+
+/**
+ * Per-packet decode of a header the kernel has already accepted (a raw
+ * socket's delivery): version, IHL and a total length that lies within
+ * `len` bytes are checked, the fixed fields read; options are neither
+ * checked (ip_rcv did) nor copied, which keeps this cheap enough for every
+ * packet.
+ */
+export function decodeReceived(buf: Uint8Array, offset: number, len: number, out: Ipv4Received): WireStatus {
+  if (len < IPV4_MIN_HEADER_LENGTH) return WireStatus.IPV4_TRUNCATED;
+  const b0 = buf[offset]!;
+  if (b0 >>> 4 !== 4) return WireStatus.IPV4_BAD_VERSION;
+  const headerLength = (b0 & 0x0f) * 4;
+  if (headerLength < IPV4_MIN_HEADER_LENGTH) return WireStatus.IPV4_BAD_IHL;
+  const totalLength = readU16(buf, offset + 2);
+  if (totalLength < headerLength) return WireStatus.IPV4_BAD_TOTAL_LENGTH;
+  if (totalLength > len) return WireStatus.IPV4_TRUNCATED;
+  out.headerLength = headerLength;
+  out.totalLength = totalLength;
+  const fragmentWord = readU16(buf, offset + 6);
+  out.flags = fragmentWord >>> 13;
+  out.fragmentOffset = fragmentWord & 0x1fff;
+  out.protocol = buf[offset + 9]!;
+  // Wide fields are read inline: see DOUBLE_ZERO in bytes.ts.
+  out.src =
+    buf[offset + 12]! * 0x1000000 +
+    ((buf[offset + 13]! << 16) | (buf[offset + 14]! << 8) | buf[offset + 15]!);
+  out.dst =
+    buf[offset + 16]! * 0x1000000 +
+    ((buf[offset + 17]! << 16) | (buf[offset + 18]! << 8) | buf[offset + 19]!);
+  return WireStatus.OK;
+}
+
 /**
  * Options are type-length-value except END and NOP (single bytes). A length
  * below 2 or running past the header is what Linux's ip_options_compile
@@ -198,7 +248,7 @@ export function checksumValid(buf: Uint8Array, offset: number): boolean {
   return internetChecksum(buf, offset, offset + headerLength) === 0;
 }
 
-export function isFragment(h: Ipv4Header): boolean {
+export function isFragment(h: Pick<Ipv4Header, 'flags' | 'fragmentOffset'>): boolean {
   return h.fragmentOffset !== 0 || (h.flags & Ipv4Flags.MORE_FRAGMENTS) !== 0;
 }
 

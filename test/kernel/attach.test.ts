@@ -1,15 +1,14 @@
 /**
- * `gre-keepalive attach|status|detach` on a real Debian 6.1 GRE stack: the
+ * `gre-keepalive attach|status|detach` on real Debian GRE stacks (each lab kernel): the
  * CLI (the host's node and dist/ over 9p) attaches the right program to gre
  * and ip6gre devices, writes the tunnel's addresses into ka_config, shows the
  * attachment in status, detaches, and refuses what gre devices cannot do.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import test from 'ava';
+import { existsSync } from 'node:fs';
 import { REPO_DIR } from '../helpers.ts';
 import { hostPath, runInGuest } from './lab.ts';
+import { guestScript, kernelTest } from './suite.ts';
 
-const GUEST = new URL('./guest/', import.meta.url);
 const CLI = `${REPO_DIR}dist/cli/gre-keepalive.js`;
 const CHECKS = [
   'attach-gre',
@@ -25,13 +24,14 @@ const CHECKS = [
   'native-refused',
 ];
 
-test('gre-keepalive attach/status/detach on gre and ip6gre devices', async (t) => {
+kernelTest('gre-keepalive attach/status/detach on gre and ip6gre devices', async (t, kernel) => {
   if (!existsSync(CLI)) t.fail(`${CLI} missing: run npm run build`);
   const r = await runInGuest({
-    script: `NODE=${hostPath(process.execPath)}\nCLI=${hostPath(CLI)}\n${readFileSync(new URL('attach.sh', GUEST), 'utf8')}`,
+    kernel,
+    script: `NODE=${hostPath(process.execPath)}\nCLI=${hostPath(CLI)}\n${guestScript('attach.sh')}`,
     shareHost: true,
     timeoutMs: 150_000,
-    files: { '/lab/topology.sh': readFileSync(new URL('topology.sh', GUEST), 'utf8') },
+    files: { '/lab/topology.sh': guestScript('topology.sh') },
   });
   for (const name of CHECKS) {
     const m = r.results.find((x) => x.name === name);

@@ -1,7 +1,8 @@
 /**
- * The kernel fast path (kmod/: eoip.ko, eoipv6.ko) on Debian's real 6.1 kernel, in one qemu boot
- * (lab.ts). The modules, kmod/tools/eoipctl (netlink client) and kmod/tests/pkt (capture, raw send)
- * are built here by kmod/build.sh against the 6.1 headers; the guest half is kmod/tests/guest.sh.
+ * The kernel fast path (kmod/: eoip.ko, eoipv6.ko) on each of Debian's real kernels (lab.ts: 6.1 and
+ * 6.12, one qemu boot each). The modules, kmod/tools/eoipctl (netlink client) and kmod/tests/pkt
+ * (capture, raw send) are built here by kmod/build.sh against that kernel's headers; the guest half is
+ * kmod/tests/guest.sh.
  *
  * Namespaces A and B (guest/topology.sh) run stock gre/ip6gre tunnels and, next to them, eoip e4
  * (tid 100) and eoipv6 e6 (tid 1234) kernel to kernel, with pptp loaded too. What the kernel sent is
@@ -11,7 +12,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { finishChecksum, sumWords } from '../../src/wire/checksum.ts';
 import * as eoip from '../../src/wire/eoip.ts';
 import * as eoipv6 from '../../src/wire/eoipv6.ts';
@@ -19,10 +20,10 @@ import * as ethernet from '../../src/wire/ethernet.ts';
 import * as ipv4 from '../../src/wire/ipv4.ts';
 import * as ipv6 from '../../src/wire/ipv6.ts';
 import { WireStatus } from '../../src/wire/status.ts';
-import { buildKmod, KMOD } from './kmod.ts';
-import { findKernel, type GuestResult, type RunResult, runInGuest } from './lab.ts';
+import { buildKmod, KMOD, kmodGuestFiles } from './kmod.ts';
+import { type RunResult, runInGuest } from './lab.ts';
+import { marker as byName, expectPass, guestScript, kernelSuite } from './suite.ts';
 
-const GUEST = new URL('./guest/', import.meta.url);
 /** pptp and what it needs beyond the lab's modules (gre is already there). */
 const PPTP_MODULES = ['slhc', 'ppp_generic', 'pppox', 'pptp'];
 
@@ -30,38 +31,19 @@ function moduleFile(version: string, name: string): string {
   return execFileSync('/usr/sbin/modinfo', ['-k', version, '-n', name], { encoding: 'utf8' }).trim();
 }
 
-let boot: Promise<RunResult> | undefined;
-function guest(): Promise<RunResult> {
-  boot ??= (async () => {
-    buildKmod();
-    const kernel = findKernel();
-    const files: Record<string, Uint8Array | string> = {
-      '/lab/topology.sh': readFileSync(new URL('topology.sh', GUEST), 'utf8'),
-      '/lab/eoip.ko': readFileSync(join(KMOD, 'eoip.ko')),
-      '/lab/eoipv6.ko': readFileSync(join(KMOD, 'eoipv6.ko')),
-      '/lab/eoipctl': readFileSync(join(KMOD, 'tools', 'eoipctl')),
-      '/lab/pkt': readFileSync(join(KMOD, 'tests', 'pkt')),
-    };
-    for (const m of PPTP_MODULES) files[`/lab/mod/${m}.ko`] = readFileSync(moduleFile(kernel.version, m));
-    return runInGuest({
-      script: readFileSync(join(KMOD, 'tests', 'guest.sh'), 'utf8'),
-      files,
-      timeoutMs: 300_000,
-    });
-  })();
-  return boot;
-}
-
-function byName(r: RunResult, name: string): GuestResult | undefined {
-  return r.results.find((x) => x.name === name);
-}
-
-function expectPass(t: ExecutionContext, r: RunResult, names: string[]): void {
-  for (const name of names) {
-    const x = byName(r, name);
-    t.true(x?.ok, `${name}: ${x === undefined ? 'not reported' : x.detail}`);
-  }
-}
+const labTest = kernelSuite((kernel) => {
+  const files: Record<string, Uint8Array | string> = {
+    ...kmodGuestFiles(buildKmod(kernel)),
+    '/lab/topology.sh': guestScript('topology.sh'),
+  };
+  for (const m of PPTP_MODULES) files[`/lab/mod/${m}.ko`] = readFileSync(moduleFile(kernel.version, m));
+  return runInGuest({
+    kernel,
+    script: readFileSync(join(KMOD, 'tests', 'guest.sh'), 'utf8'),
+    files,
+    timeoutMs: 300_000,
+  });
+});
 
 /** Captured packets: `in|out HEX` (from the IP header on) of the markers named prefix-N. */
 function captured(r: RunResult, prefix: string): { dir: string; bytes: Buffer }[] {
@@ -229,15 +211,13 @@ const B4 = ipv4.parseAddress('192.0.2.2')!;
 const A6 = ipv6.parseAddress('2001:db8:e0::1')!;
 const B6 = ipv6.parseAddress('2001:db8:e0::2')!;
 
-test('eoip.ko and eoipv6.ko load next to gre, ip_gre, ip6_gre and pptp', async (t) => {
-  const r = await guest();
+labTest('eoip.ko and eoipv6.ko load next to gre, ip_gre, ip6_gre and pptp', async (t, r) => {
   t.log(`init after ${r.bootMs} ms, whole boot ${r.durationMs} ms`);
   expectPass(t, r, ['insmod-eoip', 'insmod-eoipv6', ...PPTP_MODULES.map((m) => `insmod-${m}`)]);
   expectPass(t, r, ['modules-coexist']);
 });
 
-test('invalid settings are refused with extack messages naming the attribute', async (t) => {
-  const r = await guest();
+labTest('invalid settings are refused with extack messages naming the attribute', async (t, r) => {
   const cases: [string, RegExp][] = [
     ['reject-tid-range', /IFLA_GRE_IKEY: tunnel id.* out of range 0-65535/],
     ['reject-tid6-range', /IFLA_GRE_IKEY: tunnel id.* out of range 0-4095/],
@@ -258,89 +238,93 @@ test('invalid settings are refused with extack messages naming the attribute', a
   }
 });
 
-test('the links read back with their settings and the defaults (ttl 255, mtu 1500)', async (t) => {
-  const r = await guest();
+labTest('the links read back with their settings and the defaults (ttl 255, mtu 1500)', async (t, r) => {
   expectPass(t, r, ['list-e4', 'list-e6', 'iproute2-sees-kind']);
 });
 
-test('kernel to kernel over eoip and eoipv6 (ping, fragments, TCP), stock gre and ip6gre alongside', async (t) => {
-  const r = await guest();
-  expectPass(t, r, [
-    'ping-e4',
-    'ping-e6-ipv4',
-    'ping-e6-ipv6',
-    'ping-gk4-alongside',
-    'ping-gk6-alongside',
-    'ping-e4-fragmented',
-    'ping-e6-fragmented',
-    'ping-e6-ipv6-fragmented',
-    'rx-counters',
-    'tcp-e4',
-    'tcp-e6-ipv4',
-    'tcp-e6-ipv6',
-  ]);
-});
+labTest(
+  'kernel to kernel over eoip and eoipv6 (ping, fragments, TCP), stock gre and ip6gre alongside',
+  async (t, r) => {
+    expectPass(t, r, [
+      'ping-e4',
+      'ping-e6-ipv4',
+      'ping-e6-ipv6',
+      'ping-gk4-alongside',
+      'ping-gk6-alongside',
+      'ping-e4-fragmented',
+      'ping-e6-fragmented',
+      'ping-e6-ipv6-fragmented',
+      'rx-counters',
+      'tcp-e4',
+      'tcp-e6-ipv4',
+      'tcp-e6-ipv6',
+    ]);
+  },
+);
 
-test('eoip packets are RouterOS EoIP: proto 47, DF clear, TTL 255, 20 01 64 00, BE length, LE tid', async (t) => {
-  const r = await guest();
-  expectPass(t, r, ['wire-e4-keepalive', 'wire-e4-data']);
-  const sent = captured(r, 'cap4').filter((p) => p.dir === 'out');
-  let keepalives = 0;
-  let frames = 0;
-  for (const { bytes } of sent) {
-    const ip = ipv4.create();
-    t.is(ipv4.decode(bytes, 0, ip), WireStatus.OK);
-    t.true(ipv4.checksumValid(bytes, 0));
-    t.deepEqual(
-      [ip.protocol, ip.ttl, ip.flags & ipv4.Ipv4Flags.DONT_FRAGMENT, ip.src, ip.dst],
-      [47, 255, 0, A4, B4],
-    );
-    const h = eoip.create();
-    t.is(eoip.decode(bytes, ip.headerLength, h), WireStatus.OK);
-    t.is(h.tunnelId, 100);
-    const available = bytes.length - ip.headerLength - eoip.EOIP_HEADER_LENGTH;
-    t.is(eoip.checkFrame(h, available), WireStatus.OK);
-    if (eoip.isKeepalive(h)) {
-      keepalives++;
-      t.is(ip.totalLength, 28, 'a keepalive is the bare 8-byte header');
-    } else {
-      frames++;
-      t.is(h.frameLength, available, 'no padding after a frame we send');
+labTest(
+  'eoip packets are RouterOS EoIP: proto 47, DF clear, TTL 255, 20 01 64 00, BE length, LE tid',
+  async (t, r) => {
+    expectPass(t, r, ['wire-e4-keepalive', 'wire-e4-data']);
+    const sent = captured(r, 'cap4').filter((p) => p.dir === 'out');
+    let keepalives = 0;
+    let frames = 0;
+    for (const { bytes } of sent) {
+      const ip = ipv4.create();
+      t.is(ipv4.decode(bytes, 0, ip), WireStatus.OK);
+      t.true(ipv4.checksumValid(bytes, 0));
+      t.deepEqual(
+        [ip.protocol, ip.ttl, ip.flags & ipv4.Ipv4Flags.DONT_FRAGMENT, ip.src, ip.dst],
+        [47, 255, 0, A4, B4],
+      );
+      const h = eoip.create();
+      t.is(eoip.decode(bytes, ip.headerLength, h), WireStatus.OK);
+      t.is(h.tunnelId, 100);
+      const available = bytes.length - ip.headerLength - eoip.EOIP_HEADER_LENGTH;
+      t.is(eoip.checkFrame(h, available), WireStatus.OK);
+      if (eoip.isKeepalive(h)) {
+        keepalives++;
+        t.is(ip.totalLength, 28, 'a keepalive is the bare 8-byte header');
+      } else {
+        frames++;
+        t.is(h.frameLength, available, 'no padding after a frame we send');
+      }
     }
-  }
-  t.true(keepalives >= 1, `${keepalives} keepalives sent`);
-  t.true(frames >= 3, `${frames} frames sent`);
-});
+    t.true(keepalives >= 1, `${keepalives} keepalives sent`);
+    t.true(frames >= 3, `${frames} frames sent`);
+  },
+);
 
-test('eoipv6 packets are RouterOS EoIPv6: next header 97, hop limit 255, 43 d2 for tid 1234', async (t) => {
-  const r = await guest();
-  expectPass(t, r, ['wire-e6-keepalive']);
-  const sent = captured(r, 'cap6').filter((p) => p.dir === 'out');
-  let keepalives = 0;
-  let frames = 0;
-  for (const { bytes } of sent) {
-    const ip = ipv6.create();
-    t.is(ipv6.decode(bytes, 0, ip), WireStatus.OK);
-    t.deepEqual(
-      [ip.nextHeader, ip.hopLimit, ipv6.formatAddress(ip.src), ipv6.formatAddress(ip.dst)],
-      [97, 255, ipv6.formatAddress(A6), ipv6.formatAddress(B6)],
-    );
-    const h = eoipv6.create();
-    t.is(eoipv6.decode(bytes, ip.headerLength, h), WireStatus.OK);
-    t.is(h.tunnelId, 1234);
-    t.deepEqual([...bytes.subarray(ip.headerLength, ip.headerLength + 2)], [0x43, 0xd2]);
-    if (eoipv6.isKeepalive(ip.payloadLength)) keepalives++;
-    else {
-      frames++;
-      t.true(ip.payloadLength >= 2 + 14, 'a whole Ethernet frame follows the header');
+labTest(
+  'eoipv6 packets are RouterOS EoIPv6: next header 97, hop limit 255, 43 d2 for tid 1234',
+  async (t, r) => {
+    expectPass(t, r, ['wire-e6-keepalive']);
+    const sent = captured(r, 'cap6').filter((p) => p.dir === 'out');
+    let keepalives = 0;
+    let frames = 0;
+    for (const { bytes } of sent) {
+      const ip = ipv6.create();
+      t.is(ipv6.decode(bytes, 0, ip), WireStatus.OK);
+      t.deepEqual(
+        [ip.nextHeader, ip.hopLimit, ipv6.formatAddress(ip.src), ipv6.formatAddress(ip.dst)],
+        [97, 255, ipv6.formatAddress(A6), ipv6.formatAddress(B6)],
+      );
+      const h = eoipv6.create();
+      t.is(eoipv6.decode(bytes, ip.headerLength, h), WireStatus.OK);
+      t.is(h.tunnelId, 1234);
+      t.deepEqual([...bytes.subarray(ip.headerLength, ip.headerLength + 2)], [0x43, 0xd2]);
+      if (eoipv6.isKeepalive(ip.payloadLength)) keepalives++;
+      else {
+        frames++;
+        t.true(ip.payloadLength >= 2 + 14, 'a whole Ethernet frame follows the header');
+      }
     }
-  }
-  t.true(keepalives >= 1, `${keepalives} keepalives sent`);
-  t.true(frames >= 3, `${frames} frames sent`);
-});
+    t.true(keepalives >= 1, `${keepalives} keepalives sent`);
+    t.true(frames >= 3, `${frames} frames sent`);
+  },
+);
 
-test('the devices advertise GSO and checksum offload, which ethtool can turn off', async (t) => {
-  const r = await guest();
+labTest('the devices advertise GSO and checksum offload, which ethtool can turn off', async (t, r) => {
   expectPass(t, r, [
     'features-e4',
     'features-e6',
@@ -367,12 +351,14 @@ function checkUdpGso(
   );
 }
 
-test('UDP GSO (UDP_SEGMENT) over eoip and eoipv6: the datagrams leave with complete checksums', async (t) => {
-  const r = await guest();
-  expectPass(t, r, ['udp-gso-e4', 'udp-gso-e6-ipv6']);
-  checkUdpGso(t, r, 'udp4', (packets) => eoipFrames(t, packets, A4, B4));
-  checkUdpGso(t, r, 'udp66', (packets) => eoipv6Frames(t, packets, A6));
-});
+labTest(
+  'UDP GSO (UDP_SEGMENT) over eoip and eoipv6: the datagrams leave with complete checksums',
+  async (t, r) => {
+    expectPass(t, r, ['udp-gso-e4', 'udp-gso-e6-ipv6']);
+    checkUdpGso(t, r, 'udp4', (packets) => eoipFrames(t, packets, A4, B4));
+    checkUdpGso(t, r, 'udp66', (packets) => eoipv6Frames(t, packets, A6));
+  },
+);
 
 /**
  * What a bulk TCP transfer put on the wire (B's side, data B -> A): after reassembly every EoIP
@@ -401,76 +387,80 @@ function checkBulkTcp(
   t.true(full >= 10, `${prefix}: ${full} full-sized frames (of ${tcp} TCP) in ${sent.length} packets`);
 }
 
-test('bulk TCP over eoip leaves as MTU-sized frames with their own length and complete checksums', async (t) => {
-  const r = await guest();
-  expectPass(t, r, ['tcp-e4']);
-  checkBulkTcp(t, r, 'gso4', (packets) => eoipFrames(t, packets, B4, A4));
-});
+labTest(
+  'bulk TCP over eoip leaves as MTU-sized frames with their own length and complete checksums',
+  async (t, r) => {
+    expectPass(t, r, ['tcp-e4']);
+    checkBulkTcp(t, r, 'gso4', (packets) => eoipFrames(t, packets, B4, A4));
+  },
+);
 
 for (const [prefix, what] of [
   ['gso6', 'IPv4'],
   ['gso66', 'IPv6'],
 ] as const) {
-  test(`bulk TCP over ${what} over eoipv6 leaves as MTU-sized frames with complete checksums`, async (t) => {
-    const r = await guest();
-    expectPass(t, r, [prefix === 'gso6' ? 'tcp-e6-ipv4' : 'tcp-e6-ipv6']);
-    checkBulkTcp(t, r, prefix, (packets) => eoipv6Frames(t, packets, B6));
-  });
+  labTest(
+    `bulk TCP over ${what} over eoipv6 leaves as MTU-sized frames with complete checksums`,
+    async (t, r) => {
+      expectPass(t, r, [prefix === 'gso6' ? 'tcp-e6-ipv4' : 'tcp-e6-ipv6']);
+      checkBulkTcp(t, r, prefix, (packets) => eoipv6Frames(t, packets, B6));
+    },
+  );
 }
 
-test('keepalive follows RouterOS: down after interval x retries of silence, waiting, none', async (t) => {
-  const r = await guest();
-  expectPass(t, r, [
-    'ka-up-A',
-    'ka-peer-stops',
-    'ka-down-after-silence',
-    'ka-peer-none-carrier-on',
-    'ka-sends-while-down',
-    'ka-down-blocks-traffic',
-    'ka-peer-resumes',
-    'ka-up-again',
-    'ping-e4-after-ka',
-    'ka-waiting-keeps-carrier',
-    'ka-none-set',
-    'ka-none-sends-nothing',
-    'ka-none-carrier-on',
-  ]);
-  // keepalive 1,3: the peer's last keepalive was at most ~1 s before it stopped.
-  const down = Number.parseInt(byName(r, 'ka-down-after-silence')?.detail ?? '', 10);
-  t.true(down >= 1000 && down <= 5000, `carrier dropped ${down} ms after the peer went quiet`);
-});
+labTest(
+  'keepalive follows RouterOS: down after interval x retries of silence, waiting, none',
+  async (t, r) => {
+    expectPass(t, r, [
+      'ka-up-A',
+      'ka-peer-stops',
+      'ka-down-after-silence',
+      'ka-peer-none-carrier-on',
+      'ka-sends-while-down',
+      'ka-down-blocks-traffic',
+      'ka-peer-resumes',
+      'ka-up-again',
+      'ping-e4-after-ka',
+      'ka-waiting-keeps-carrier',
+      'ka-none-set',
+      'ka-none-sends-nothing',
+      'ka-none-carrier-on',
+    ]);
+    // keepalive 1,3: the peer's last keepalive was at most ~1 s before it stopped.
+    const down = Number.parseInt(byName(r, 'ka-down-after-silence')?.detail ?? '', 10);
+    t.true(down >= 1000 && down <= 5000, `carrier dropped ${down} ms after the peer went quiet`);
+  },
+);
 
-test('receive checks: padding trimmed, short or overlong frames refused, padded keepalive', async (t) => {
-  const r = await guest();
-  expectPass(t, r, [
-    'rx4-padded-frame',
-    'rx4-short-frame',
-    'rx4-frame-beyond-data',
-    'rx4-padded-keepalive',
-    'rx6-frame',
-    'rx6-short-frame',
-    'rx6-not-version-3',
-  ]);
-});
+labTest(
+  'receive checks: padding trimmed, short or overlong frames refused, padded keepalive',
+  async (t, r) => {
+    expectPass(t, r, [
+      'rx4-padded-frame',
+      'rx4-short-frame',
+      'rx4-frame-beyond-data',
+      'rx4-padded-keepalive',
+      'rx6-frame',
+      'rx6-short-frame',
+      'rx6-not-version-3',
+    ]);
+  },
+);
 
-test('the LOCAL_IN hook takes only its tunnels: other EoIP still reaches raw sockets', async (t) => {
-  const r = await guest();
+labTest('the LOCAL_IN hook takes only its tunnels: other EoIP still reaches raw sockets', async (t, r) => {
   expectPass(t, r, ['hook-passes-unknown-tid', 'hook-takes-own-tid']);
 });
 
-test("PPTP's GRE version-1 packets reach pptp's handler with eoip loaded", async (t) => {
-  const r = await guest();
+labTest("PPTP's GRE version-1 packets reach pptp's handler with eoip loaded", async (t, r) => {
   expectPass(t, r, ['pptp-gre-v1-reaches-pptp', 'pptp-gre-v1-not-eoip']);
   t.log(byName(r, 'pptp-gre-v1-reaches-pptp')?.detail);
 });
 
-test('changelink rehashes, and a namespace can die with a tunnel in it', async (t) => {
-  const r = await guest();
+labTest('changelink rehashes, and a namespace can die with a tunnel in it', async (t, r) => {
   expectPass(t, r, ['change-tid-A', 'change-tid-B', 'ping-e4-tid-101', 'add-in-netns-C', 'netns-delete']);
 });
 
-test('unload with tunnels up and traffic flowing; the kernel logs no warning', async (t) => {
-  const r = await guest();
+labTest('unload with tunnels up and traffic flowing; the kernel logs no warning', async (t, r) => {
   expectPass(t, r, [
     'traffic-flowing',
     'rmmod-eoip-busy',
@@ -485,8 +475,7 @@ test('unload with tunnels up and traffic flowing; the kernel logs no warning', a
   ]);
 });
 
-test('nothing else failed and the guest script finished', async (t) => {
-  const r = await guest();
+labTest('nothing else failed and the guest script finished', async (t, r) => {
   t.deepEqual(
     r.results.filter((x) => !x.ok),
     [],

@@ -1,6 +1,6 @@
 /**
  * The GRE keepalive answered by our BPF programs (build/keepalive_*.o, docs/keepalive.md) on Debian's
- * real 6.1 gre/ip6gre stack, in one qemu boot (lab.ts). Namespace A is the router, B runs the programs;
+ * real gre/ip6gre stacks (lab.ts: 6.1 and 6.12, one qemu boot each). Namespace A is the router, B runs the programs;
  * accept_local is 0 everywhere, so B's kernel on its own drops the decapsulated request as a martian.
  *
  * A (the host's node running guest/keepalive-driver.mjs) sends each request through a raw IPPROTO_GRE
@@ -8,9 +8,9 @@
  * by A's kernel. The reply is read by raw sockets bound to A's underlay veth, its bytes printed by the
  * guest and compared here with what the builders say the reply must be.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { NATIVE_ADDON_RELATIVE_PATH } from '../../src/native/index.ts';
 import { greKeepaliveRequest4, greKeepaliveRequest6, grePayload, ipv4Packet } from '../../src/wire/build.ts';
 import { internetChecksum } from '../../src/wire/checksum.ts';
@@ -19,8 +19,8 @@ import * as ipv4 from '../../src/wire/ipv4.ts';
 import * as ipv6 from '../../src/wire/ipv6.ts';
 import { REPO_DIR, toHex } from '../helpers.ts';
 import { type GuestResult, hostPath, type RunResult, runInGuest } from './lab.ts';
+import { guestScript, kernelSuite } from './suite.ts';
 
-const GUEST = new URL('./guest/', import.meta.url);
 /** Where `npm run build:bpf` puts the objects (GREOIP_BPF_DIR points elsewhere, e.g. a scratch build). */
 const BUILD = process.env.GREOIP_BPF_DIR ?? join(REPO_DIR, 'build');
 const OBJECTS = {
@@ -191,24 +191,20 @@ function plan(): Step[] {
   return steps;
 }
 
-let boot: Promise<RunResult> | undefined;
-function guest(): Promise<RunResult> {
-  boot ??= (async () => {
-    if (!existsSync(ADDON)) throw new Error(`native addon missing at ${ADDON}: run npm run build:native`);
-    const script = readFileSync(new URL('keepalive.sh', GUEST), 'utf8');
-    return runInGuest({
-      script: `NODE=${hostPath(process.execPath)}\n${script}`,
-      shareHost: true,
-      timeoutMs: 150_000,
-      files: {
-        '/lab/topology.sh': readFileSync(new URL('topology.sh', GUEST), 'utf8'),
-        '/lab/keepalive-driver.mjs': readFileSync(new URL('keepalive-driver.mjs', GUEST), 'utf8'),
-        '/lab/plan.json': JSON.stringify({ addon: hostPath(ADDON), steps: plan() }),
-      },
-    });
-  })();
-  return boot;
-}
+const labTest = kernelSuite((kernel) => {
+  if (!existsSync(ADDON)) throw new Error(`native addon missing at ${ADDON}: run npm run build:native`);
+  return runInGuest({
+    kernel,
+    script: `NODE=${hostPath(process.execPath)}\n${guestScript('keepalive.sh')}`,
+    shareHost: true,
+    timeoutMs: 150_000,
+    files: {
+      '/lab/topology.sh': guestScript('topology.sh'),
+      '/lab/keepalive-driver.mjs': guestScript('keepalive-driver.mjs'),
+      '/lab/plan.json': JSON.stringify({ addon: hostPath(ADDON), steps: plan() }),
+    },
+  });
+});
 
 function result(t: ExecutionContext, r: RunResult, name: string): GuestResult {
   const found = r.results.find((x) => x.name === name);
@@ -240,49 +236,55 @@ function requireObject(t: ExecutionContext, path: string): void {
 const hex4 = (s: string) => toHex(Uint8Array.from(s.split('.').map(Number)));
 const hex6 = (s: string) => toHex(v6(s));
 
-test('the guest builds namespaces A and B with gre gk4 and ip6gre gk6 and accept_local 0', async (t) => {
-  const r = await guest();
-  t.log(`boot ${r.bootMs} ms, whole run ${r.durationMs} ms`);
-  t.is(r.scriptStatus, 0);
-  t.true(result(t, r, 'topology').ok);
-  const accept = r.results.filter((x) => x.name.startsWith('accept_local-'));
-  t.true(accept.length >= 10, 'accept_local read back on every interface');
-  for (const a of accept) t.true(a.ok && a.detail === '0', `${a.name}: ${a.detail}`);
-  t.true(result(t, r, 'driver-done').ok, 'the driver ran every step');
-  for (const x of r.results.filter((x) => !x.ok)) t.log(`FAIL ${x.name} ${x.detail}`);
-});
+labTest(
+  'the guest builds namespaces A and B with gre gk4 and ip6gre gk6 and accept_local 0',
+  async (t, r) => {
+    t.log(`boot ${r.bootMs} ms, whole run ${r.durationMs} ms`);
+    t.is(r.scriptStatus, 0);
+    t.true(result(t, r, 'topology').ok);
+    const accept = r.results.filter((x) => x.name.startsWith('accept_local-'));
+    t.true(accept.length >= 10, 'accept_local read back on every interface');
+    for (const a of accept) t.true(a.ok && a.detail === '0', `${a.name}: ${a.detail}`);
+    t.true(result(t, r, 'driver-done').ok, 'the driver ran every step');
+    for (const x of r.results.filter((x) => !x.ok)) t.log(`FAIL ${x.name} ${x.detail}`);
+  },
+);
 
-test('capture path: B answers an echo request sent raw into gk4 and gk6, A reads it on the veth', async (t) => {
-  const r = await guest();
-  for (const [name, src, dst] of [
-    ['sanity4', '198.51.100.2', '198.51.100.1'],
-    ['sanity6', '203.0.113.2', '203.0.113.1'],
-  ] as const) {
-    const [p] = packets(t, r, name);
-    const data = Buffer.from(p!.data, 'hex');
-    if (name === 'sanity4') {
-      t.is(p!.src, hex4(B4));
-      t.is(data.subarray(12, 16).toString('hex'), hex4(B4), 'outer B->A');
-      t.is(data.subarray(16, 20).toString('hex'), hex4(A4));
-      t.is(data[9], 47);
-    } else {
-      t.is(p!.src, hex6(B6));
-      t.is(p!.dst, hex6(A6));
+labTest(
+  'capture path: B answers an echo request sent raw into gk4 and gk6, A reads it on the veth',
+  async (t, r) => {
+    for (const [name, src, dst] of [
+      ['sanity4', '198.51.100.2', '198.51.100.1'],
+      ['sanity6', '203.0.113.2', '203.0.113.1'],
+    ] as const) {
+      const [p] = packets(t, r, name);
+      const data = Buffer.from(p!.data, 'hex');
+      if (name === 'sanity4') {
+        t.is(p!.src, hex4(B4));
+        t.is(data.subarray(12, 16).toString('hex'), hex4(B4), 'outer B->A');
+        t.is(data.subarray(16, 20).toString('hex'), hex4(A4));
+        t.is(data[9], 47);
+      } else {
+        t.is(p!.src, hex6(B6));
+        t.is(p!.dst, hex6(A6));
+      }
+      const gre = name === 'sanity4' ? data.subarray((data[0]! & 0x0f) * 4) : data;
+      t.is(gre.readUInt16BE(2), GreProto.IPV4);
+      const inner = gre.subarray(4);
+      t.is(inner.subarray(12, 16).toString('hex'), hex4(src), 'echo reply from the tunnel address');
+      t.is(inner.subarray(16, 20).toString('hex'), hex4(dst));
+      t.is(inner[20], 0, 'ICMP echo reply');
     }
-    const gre = name === 'sanity4' ? data.subarray((data[0]! & 0x0f) * 4) : data;
-    t.is(gre.readUInt16BE(2), GreProto.IPV4);
-    const inner = gre.subarray(4);
-    t.is(inner.subarray(12, 16).toString('hex'), hex4(src), 'echo reply from the tunnel address');
-    t.is(inner.subarray(16, 20).toString('hex'), hex4(dst));
-    t.is(inner[20], 0, 'ICMP echo reply');
-  }
-});
+  },
+);
 
-test('without a program B does not answer a keepalive (accept_local 0 drops the inner packet)', async (t) => {
-  const r = await guest();
-  t.deepEqual(packets(t, r, 'baseline4'), []);
-  t.deepEqual(packets(t, r, 'baseline6'), []);
-});
+labTest(
+  'without a program B does not answer a keepalive (accept_local 0 drops the inner packet)',
+  async (t, r) => {
+    t.deepEqual(packets(t, r, 'baseline4'), []);
+    t.deepEqual(packets(t, r, 'baseline6'), []);
+  },
+);
 
 /** What A must receive on its veth for each variant (see the comments in each case). */
 function expectedReply(v: Variant, got: Packet): Packet {
@@ -320,9 +322,8 @@ const TITLES: Record<string, string> = {
 };
 
 for (const v of VARIANTS) {
-  test(TITLES[v.tag]!, async (t) => {
+  labTest(TITLES[v.tag]!, async (t, r) => {
     requireObject(t, v.object);
-    const r = await guest();
     const attach = result(t, r, `${v.tag}.attach`);
     t.true(attach.ok, attach.detail);
     if (!attach.ok) return;

@@ -1,44 +1,40 @@
 /**
- * The kernel lab itself (lab.ts): Debian's 6.1 kernel boots under qemu TCG, runs guest/lab.sh and
- * reports: two namespaces joined by a veth, real gre (gk4) and ip6gre (gk6) tunnels between them,
- * accept_local 0 read back on every interface, ping over both tunnels. One boot for the whole file.
+ * The kernel lab itself (lab.ts), on each lab kernel (6.1 and 6.12): Debian's kernel boots under qemu
+ * TCG, runs guest/lab.sh and reports: two namespaces joined by a veth, real gre (gk4) and ip6gre (gk6) tunnels between them,
+ * accept_local 0 read back on every interface, ping over both tunnels. One boot per kernel.
  * A missing kernel, qemu or tool fails these tests (CI installs them through scripts/setup.sh).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import { CpioTree } from './cpio.ts';
 import {
+  ensureVmlinux,
   findKernel,
-  type GuestResult,
+  installedKernels,
   LabError,
+  labKernels,
   parseMarkers,
   prepareBoot,
-  type RunResult,
   runInGuest,
 } from './lab.ts';
+import { marker as byName, guestScript, kernelSuite } from './suite.ts';
 
-const GUEST = new URL('./guest/', import.meta.url);
-
-let boot: Promise<RunResult> | undefined;
-function guest(): Promise<RunResult> {
-  boot ??= runInGuest({
-    script: readFileSync(new URL('lab.sh', GUEST), 'utf8'),
-    files: { '/lab/topology.sh': readFileSync(new URL('topology.sh', GUEST), 'utf8') },
+const labTest = kernelSuite((kernel) =>
+  runInGuest({
+    kernel,
+    script: guestScript('lab.sh'),
+    files: { '/lab/topology.sh': guestScript('topology.sh') },
     timeoutMs: 120_000,
-  });
-  return boot;
-}
+  }),
+);
 
-function byName(r: RunResult, name: string): GuestResult | undefined {
-  return r.results.find((x) => x.name === name);
-}
-
-test('boots Debian 6.1 under TCG and reports markers, failures and the script status', async (t) => {
-  const r = await guest();
+labTest('boots under TCG and reports markers, failures and the script status', async (t, r, kernel) => {
   t.log(`init after ${r.bootMs} ms, whole boot ${r.durationMs} ms`);
-  t.regex(byName(r, 'kernel')?.detail ?? '', /^6\.1\./);
-  t.true(byName(r, 'kernel-6.1')?.ok);
+  t.is(byName(r, 'kernel')?.detail, kernel.version);
+  t.true(byName(r, 'kernel-booted')?.ok, byName(r, 'kernel-booted')?.detail);
   t.deepEqual(byName(r, 'selftest-fail'), {
     name: 'selftest-fail',
     ok: false,
@@ -50,8 +46,7 @@ test('boots Debian 6.1 under TCG and reports markers, failures and the script st
   t.deepEqual(unexpected, [], r.output);
 });
 
-test('gre gk4 and ip6gre gk6 join namespaces A and B, not the fallback gre0', async (t) => {
-  const r = await guest();
+labTest('gre gk4 and ip6gre gk6 join namespaces A and B, not the fallback gre0', async (t, r) => {
   t.true(byName(r, 'topology')?.ok, byName(r, 'topology')?.detail);
   for (const side of ['A', 'B']) {
     t.true(byName(r, `gk4-is-gre-${side}`)?.ok, `gk4 in ${side} is a gre device with a remote`);
@@ -59,8 +54,7 @@ test('gre gk4 and ip6gre gk6 join namespaces A and B, not the fallback gre0', as
   }
 });
 
-test('accept_local reads back 0 on every interface of both namespaces', async (t) => {
-  const r = await guest();
+labTest('accept_local reads back 0 on every interface of both namespaces', async (t, r) => {
   const names = r.results.filter((x) => x.name.startsWith('accept_local-')).map((x) => x.name);
   for (const side of ['A', 'B']) {
     for (const c of ['all', 'default', side === 'A' ? 'va' : 'vb', 'gk4', 'gk6']) {
@@ -73,8 +67,7 @@ test('accept_local reads back 0 on every interface of both namespaces', async (t
   }
 });
 
-test('ping works over the underlay, gre gk4 and ip6gre gk6 (IPv4 and IPv6 inside)', async (t) => {
-  const r = await guest();
+labTest('ping works over the underlay, gre gk4 and ip6gre gk6 (IPv4 and IPv6 inside)', async (t, r) => {
   for (const name of ['ping-underlay', 'ping-gk4', 'ping-gk6-ipv4', 'ping-gk6-ipv6', 'gk4-rx', 'gk6-rx']) {
     const x = byName(r, name);
     t.true(x?.ok, `${name}: ${x?.detail}`);
@@ -110,6 +103,64 @@ test('a kernel that is not installed fails with a message naming what to install
     if (saved === undefined) delete process.env.GREOIP_KERNEL_VERSION;
     else process.env.GREOIP_KERNEL_VERSION = saved;
   }
+});
+
+test('kernels are chosen by exact version: a prefix such as 6.1 matches neither 6.1.* nor 6.12.*', (t) => {
+  const installed = installedKernels();
+  t.true(installed.length > 0, 'scripts/setup.sh installs the lab kernels');
+  for (const k of installed) t.is(findKernel(k.version).vmlinuz, `/boot/vmlinuz-${k.version}`);
+  for (const prefix of ['6.1', '6.12', '6']) t.throws(() => findKernel(prefix), { instanceOf: LabError });
+});
+
+test('GREOIP_KERNEL_VERSION picks the lab kernels (exact versions, comma-separated); unset: every installed one', (t) => {
+  const saved = process.env.GREOIP_KERNEL_VERSION;
+  try {
+    delete process.env.GREOIP_KERNEL_VERSION;
+    const all = installedKernels().map((k) => k.version);
+    t.deepEqual(
+      labKernels().map((k) => k.version),
+      all,
+    );
+    process.env.GREOIP_KERNEL_VERSION = [...all].reverse().join(',');
+    t.deepEqual(
+      labKernels().map((k) => k.version),
+      [...all].reverse(),
+    );
+    process.env.GREOIP_KERNEL_VERSION = `${all[0]}, 0.0.0-none`;
+    t.throws(() => labKernels(), { instanceOf: LabError, message: /kernel 0\.0\.0-none is not installed/ });
+  } finally {
+    if (saved === undefined) delete process.env.GREOIP_KERNEL_VERSION;
+    else process.env.GREOIP_KERNEL_VERSION = saved;
+  }
+});
+
+test('ensureVmlinux refuses an image without a boot header, or compressed in an unknown way', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'greoip-lab-image-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const image = (name: string, payload: Buffer | undefined) => {
+    const data = Buffer.alloc(8192);
+    if (payload !== undefined) {
+      data.write('HdrS', 0x202, 'latin1');
+      data.writeUInt16LE(0x20f, 0x206);
+      data[0x1f1] = 4; // setup sectors: the payload counts from (4 + 1) * 512
+      data.writeUInt32LE(16, 0x248);
+      data.writeUInt32LE(payload.length + 4, 0x24c);
+      payload.copy(data, 5 * 512 + 16);
+    }
+    const path = join(dir, `vmlinuz-${name}`);
+    const fd = openSync(path, 'w');
+    writeSync(fd, data);
+    closeSync(fd);
+    return { version: `${name}-${process.pid}`, vmlinuz: path, modules: dir };
+  };
+  t.throws(() => ensureVmlinux(image('nohdr', undefined)), {
+    instanceOf: LabError,
+    message: /not a bzImage/,
+  });
+  t.throws(() => ensureVmlinux(image('lz4', Buffer.from('02214c18aabbcc', 'hex'))), {
+    instanceOf: LabError,
+    message: /none of xz, zstd, gzip \(starts 02214c18aabb\)/,
+  });
 });
 
 test('a guest network on a tap that is missing or not a tap is refused before qemu starts', (t) => {

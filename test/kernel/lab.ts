@@ -1,7 +1,8 @@
 /**
- * Real-kernel lab: boots Debian's own kernel (the host's kernel has no GRE) under qemu TCG with a busybox
- * initramfs, runs a shell script inside, and reports what it found through greppable console markers.
- * Recipe and gotchas: docs/kernel-lab.md; how to run a script by hand: README.md here.
+ * Real-kernel lab: boots one of Debian's own kernels (6.1, 6.12; the host's kernel has no GRE) under qemu
+ * TCG with a busybox initramfs, runs a shell script inside, and reports what it found through greppable
+ * console markers. Recipe and gotchas: docs/kernel-lab.md; declaring tests per kernel: suite.ts; how to
+ * run a script by hand: README.md here.
  *
  * Everything the guest does stays inside the guest: the VM has no network card (-nic none), unless
  * `network` gives it a virtio NIC attached to a tap in a host network namespace the caller made.
@@ -30,6 +31,7 @@ import {
 } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, posix, resolve } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { CpioTree } from './cpio.ts';
 
 export const QEMU = '/usr/bin/qemu-system-x86_64';
@@ -67,7 +69,7 @@ export class LabError extends Error {
 }
 
 export interface Kernel {
-  /** e.g. 6.1.0-56-amd64 */
+  /** `uname -r` of that kernel, e.g. 6.1.0-57-amd64 or 6.12.118+deb12-amd64 */
   version: string;
   vmlinuz: string;
   modules: string;
@@ -105,6 +107,8 @@ export interface GuestConsole {
 }
 
 export interface RunOptions {
+  /** The kernel to boot (installedKernels(), labKernels(), findKernel(version)); default findKernel(). */
+  kernel?: Kernel;
   /** Shell script (busybox sh) run by /init after setup; helpers from the prelude are available (README.md). */
   script: string;
   /** Extra files copied into the initramfs: absolute guest path -> content (mode 0755 when it starts with #!). */
@@ -162,35 +166,68 @@ function compareVersions(a: string, b: string): number {
   return a.localeCompare(b, 'en', { numeric: true });
 }
 
-/** The newest Debian 6.1 kernel in /boot with its modules (or GREOIP_KERNEL_VERSION). */
-export function findKernel(): Kernel {
-  const wanted = process.env.GREOIP_KERNEL_VERSION;
-  const candidates = existsSync('/boot')
-    ? readdirSync('/boot')
-        .filter((f) => f.startsWith(wanted === undefined ? 'vmlinuz-6.1' : `vmlinuz-${wanted}`))
-        .map((f) => f.slice('vmlinuz-'.length))
-        .filter((v) => existsSync(join('/lib/modules', v, 'modules.dep')))
-        .sort(compareVersions)
-    : [];
-  const version = candidates.at(-1);
-  if (version === undefined) {
+function kernelAt(version: string): Kernel {
+  return { version, vmlinuz: join('/boot', `vmlinuz-${version}`), modules: join('/lib/modules', version) };
+}
+
+/** Every kernel the lab can boot: /boot/vmlinuz-<version> with /lib/modules/<version>/modules.dep, oldest first. */
+export function installedKernels(): Kernel[] {
+  if (!existsSync('/boot')) return [];
+  return readdirSync('/boot')
+    .filter((f) => f.startsWith('vmlinuz-'))
+    .map((f) => f.slice('vmlinuz-'.length))
+    .filter((v) => existsSync(join('/lib/modules', v, 'modules.dep')))
+    .sort(compareVersions)
+    .map(kernelAt);
+}
+
+const INSTALL_HINT =
+  'run scripts/setup.sh (apt-get install linux-image-amd64 and the newest linux-image-6.12.*+deb12-amd64)';
+
+/**
+ * The installed kernel of exactly `version` (`6.1.0-57-amd64`; no prefix match: 6.1 is not 6.12).
+ * Without a version: the first of labKernels().
+ */
+export function findKernel(version?: string): Kernel {
+  if (version === undefined) return labKernels()[0]!;
+  const kernel = installedKernels().find((k) => k.version === version);
+  if (kernel === undefined) {
+    const have = installedKernels().map((k) => k.version);
     throw new LabError(
-      `kernel lab: no Debian 6.1 kernel with modules (/boot/vmlinuz-${wanted ?? '6.1*'} and ` +
-        '/lib/modules/<version>/modules.dep): run scripts/setup.sh (apt-get install linux-image-amd64)',
+      `kernel lab: kernel ${version} is not installed (/boot/vmlinuz-${version} and ` +
+        `/lib/modules/${version}/modules.dep; installed: ${have.length > 0 ? have.join(', ') : 'none'}): ` +
+        `apt-get install linux-image-${version}, or ${INSTALL_HINT}`,
     );
   }
-  return { version, vmlinuz: join('/boot', `vmlinuz-${version}`), modules: join('/lib/modules', version) };
+  return kernel;
+}
+
+/**
+ * The kernels lab tests run on, oldest first: the exact versions in GREOIP_KERNEL_VERSION (comma- or
+ * space-separated) when set, else every installed kernel (installedKernels()).
+ */
+export function labKernels(): Kernel[] {
+  const wanted = (process.env.GREOIP_KERNEL_VERSION ?? '').split(/[\s,]+/).filter((v) => v !== '');
+  if (wanted.length > 0) return wanted.map((v) => findKernel(v));
+  const all = installedKernels();
+  if (all.length === 0) {
+    throw new LabError(
+      'kernel lab: no Debian kernel with modules (/boot/vmlinuz-<version> and ' +
+        `/lib/modules/<version>/modules.dep): ${INSTALL_HINT}`,
+    );
+  }
+  return all;
 }
 
 /** Checks every host tool the lab needs; throws one message naming all that are missing. */
 export function checkHostTools(): void {
   const missing = [QEMU, QBOOT, '/usr/bin/busybox', '/usr/sbin/depmod', '/usr/sbin/modprobe', ...LAB_BINARIES]
     .filter((p) => !existsSync(p))
-    .concat(commandExists('xz') ? [] : ['xz']);
+    .concat(['xz', 'zstd'].filter((c) => !commandExists(c)));
   if (missing.length > 0) {
     throw new LabError(
       `kernel lab: missing ${missing.join(', ')}: run scripts/setup.sh ` +
-        '(apt-get install qemu-system-x86 busybox-static bpftool iproute2 iperf3 kmod xz-utils)',
+        '(apt-get install qemu-system-x86 busybox-static bpftool iproute2 iperf3 kmod xz-utils zstd)',
     );
   }
 }
@@ -213,22 +250,54 @@ function writeAtomic(path: string, data: Uint8Array): void {
 }
 
 /**
+ * The compressed kernel inside a bzImage, located by its x86 boot protocol header (2.08+):
+ * payload_offset/payload_length at 0x248/0x24c, counted from the protected-mode code, which starts
+ * after (setup_sects + 1) sectors of 512 bytes. The kernel's build appends the uncompressed size
+ * (4 bytes, little endian) to the compressed stream.
+ */
+function bzImagePayload(image: Buffer, path: string): { stream: Buffer; size: number } {
+  if (image.length < 0x250 || image.readUInt32LE(0x202) !== 0x53726448 /* "HdrS" */)
+    throw new LabError(`kernel lab: ${path} is not a bzImage (no HdrS boot header)`);
+  if (image.readUInt16LE(0x206) < 0x208)
+    throw new LabError(`kernel lab: ${path}: boot protocol before 2.08 has no payload fields`);
+  const setupSectors = image[0x1f1] || 4;
+  const start = (setupSectors + 1) * 512 + image.readUInt32LE(0x248);
+  const length = image.readUInt32LE(0x24c);
+  if (length < 8 || start + length > image.length)
+    throw new LabError(`kernel lab: ${path}: payload ${start}+${length} outside the file`);
+  return { stream: image.subarray(start, start + length - 4), size: image.readUInt32LE(start + length - 4) };
+}
+
+const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+
+/** Decompresses the payload by its magic: xz (Debian's 6.1), zstd (Debian's 6.12) or gzip. */
+function decompressKernel(stream: Buffer, path: string): Buffer {
+  const run = (cmd: string, args: string[]) =>
+    execFileSync(cmd, args, { input: stream, maxBuffer: 512 * 1024 * 1024, stdio: ['pipe', 'pipe', 'pipe'] });
+  if (stream.subarray(0, XZ_MAGIC.length).equals(XZ_MAGIC)) return run('xz', ['-dc', '--single-stream']);
+  if (stream.subarray(0, ZSTD_MAGIC.length).equals(ZSTD_MAGIC)) return run('zstd', ['-dc', '-q']);
+  if (stream.subarray(0, GZIP_MAGIC.length).equals(GZIP_MAGIC)) return gunzipSync(stream);
+  throw new LabError(
+    `kernel lab: ${path}: the kernel is compressed with none of xz, zstd, gzip (starts ${stream.subarray(0, 6).toString('hex')})`,
+  );
+}
+
+/**
  * The uncompressed kernel (qboot boots the ELF through its PVH entry, faster than the bzImage), extracted
- * once from the xz stream inside vmlinuz and cached per kernel version, size and mtime.
+ * once from the compressed payload inside vmlinuz and cached per kernel version, size and mtime.
  */
 export function ensureVmlinux(kernel: Kernel): string {
   const st = statSync(kernel.vmlinuz);
   const path = join(cacheRoot(), kernel.version, `vmlinux-${st.size}-${Math.floor(st.mtimeMs)}`);
   if (existsSync(path)) return path;
-  const image = readFileSync(kernel.vmlinuz);
-  const at = image.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]));
-  if (at < 0) throw new LabError(`kernel lab: no xz stream in ${kernel.vmlinuz} (expected CONFIG_KERNEL_XZ)`);
-  const elf = execFileSync('xz', ['-dc', '--single-stream'], {
-    input: image.subarray(at),
-    maxBuffer: 512 * 1024 * 1024,
-  });
-  if (elf.readUInt32BE(0) !== 0x7f454c46)
+  const { stream, size } = bzImagePayload(readFileSync(kernel.vmlinuz), kernel.vmlinuz);
+  const elf = decompressKernel(stream, kernel.vmlinuz);
+  if (elf.length < 4 || elf.readUInt32BE(0) !== 0x7f454c46)
     throw new LabError(`kernel lab: ${kernel.vmlinuz} did not hold an ELF`);
+  if (elf.length % 2 ** 32 !== size)
+    throw new LabError(`kernel lab: ${kernel.vmlinuz}: unpacked ${elf.length} bytes, the image says ${size}`);
   writeAtomic(path, elf);
   return path;
 }
@@ -499,7 +568,7 @@ export interface Boot {
  */
 export function prepareBoot(options: Omit<RunOptions, 'timeoutMs'>): Boot {
   checkHostTools();
-  const kernel = findKernel();
+  const kernel = options.kernel ?? findKernel();
   const vmlinux = ensureVmlinux(kernel);
   const base = ensureInitramfs(kernel);
   const share = options.shareHost === true;

@@ -5,14 +5,17 @@
  *   npx tsx test/kernel/run.ts [--share] -c 'ip -d link show; lsmod'
  *   npx tsx test/kernel/run.ts --share --interactive [SCRIPT.sh]   # then a shell on the console
  *   npx tsx test/kernel/run.ts --cpus 2 --qemu '-icount shift=0,sleep=off' SCRIPT.sh   # more qemu settings
+ *   npx tsx test/kernel/run.ts --kernel 6.12.118+deb12-amd64 -c 'uname -r'   # an installed kernel, exactly
+ *   npx tsx test/kernel/run.ts --list-kernels
  *
+ * Without --kernel: the first of GREOIP_KERNEL_VERSION, else the oldest installed kernel.
  * Prints the console output, then one line per marker; exits 1 when a marker is FAIL or the script's
  * status is not 0. --interactive hands the terminal to qemu (leave with `poweroff -f`, or Ctrl-A x).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { prepareBoot, runInGuest } from './lab.ts';
+import { findKernel, installedKernels, prepareBoot, runInGuest } from './lab.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -24,8 +27,16 @@ const { values, positionals } = parseArgs({
     interactive: { type: 'boolean', default: false },
     cpus: { type: 'string', default: '1' },
     qemu: { type: 'string', multiple: true, default: [] },
+    kernel: { type: 'string' },
+    'list-kernels': { type: 'boolean', default: false },
   },
 });
+
+if (values['list-kernels']) {
+  for (const k of installedKernels()) process.stdout.write(`${k.version}\n`);
+  process.exit(0);
+}
+const kernel = findKernel(values.kernel);
 
 const cpus = Number(values.cpus);
 if (!Number.isInteger(cpus) || cpus < 1)
@@ -44,7 +55,7 @@ for (const spec of values.file) {
 if (values.interactive) {
   script += '\necho "lab: interactive shell (/usr/sbin/ip is iproute2; leave with poweroff -f)"\n';
   script += 'exec sh </dev/console >/dev/console 2>&1\n';
-  const boot = prepareBoot({ script, files, shareHost: values.share, cpus, qemuArgs });
+  const boot = prepareBoot({ kernel, script, files, shareHost: values.share, cpus, qemuArgs });
   try {
     process.exitCode = spawnSync(boot.command, boot.args, { stdio: 'inherit' }).status ?? 1;
   } finally {
@@ -52,6 +63,7 @@ if (values.interactive) {
   }
 } else {
   const r = await runInGuest({
+    kernel,
     script,
     files,
     shareHost: values.share,
@@ -62,7 +74,7 @@ if (values.interactive) {
   process.stdout.write(r.output);
   for (const x of r.results) process.stdout.write(`${x.ok ? 'PASS' : 'FAIL'} ${x.name} ${x.detail}\n`);
   process.stdout.write(
-    `script status ${r.scriptStatus}; init after ${r.bootMs} ms; whole boot ${r.durationMs} ms\n`,
+    `kernel ${kernel.version}; script status ${r.scriptStatus}; init after ${r.bootMs} ms; whole boot ${r.durationMs} ms\n`,
   );
   if (r.scriptStatus !== 0 || r.results.some((x) => !x.ok)) process.exitCode = 1;
 }

@@ -5,6 +5,8 @@
  * packet shows up as scavenges between the markers.
  */
 import { readFileSync } from 'node:fs';
+import { createRxResult, type DatapathTunnel, receive4, receive6 } from '../../src/eoip/datapath.ts';
+import { TunnelTable } from '../../src/eoip/table.ts';
 import { readCapture } from '../../src/pcap/index.ts';
 import * as build from '../../src/wire/build.ts';
 import * as eoip from '../../src/wire/eoip.ts';
@@ -23,6 +25,24 @@ const d = packet.createDissection();
 const ip4 = ipv4.create();
 const e = eoip.create();
 const outFrame = new Uint8Array(2048);
+// The userland datapath on the same packets: frames[11] is an EoIP packet from 10.0.0.1 (tid 1234 in
+// the EoIPv6 copy); the table holds both tunnels so receive runs to delivery.
+const eoipPacket = frames[11]!.subarray(14);
+const table = new TunnelTable<DatapathTunnel>();
+const e4 = eoip.create();
+eoip.decode(eoipPacket, 20, e4);
+ipv4.decode(eoipPacket, 0, ip4);
+table.add({
+  family: 4,
+  tunnelId: e4.tunnelId,
+  remote4: ip4.src,
+  remote6: new Uint8Array(16),
+  local4: -1,
+  local6: null,
+});
+table.add({ family: 6, tunnelId: 1234, remote4: 0, remote6: a6, local4: -1, local6: null });
+const rx = createRxResult<DatapathTunnel>();
+const eoipv6Payload = eoipv6Frame.subarray(40);
 
 function run(n: number): number {
   let sum = 0;
@@ -37,6 +57,10 @@ function run(n: number): number {
     eoip.decode(frame, 34, e);
     ipv4.encode(ip4, outFrame, 0);
     sum += eoip.encode(e, outFrame, 20);
+    // The userland datapath's receive side, both families, through the tunnel lookup to delivery.
+    if (receive4(eoipPacket, 0, eoipPacket.length, table, rx) === -1) sum += rx.frameLength;
+    if (receive6(eoipv6Payload, 0, eoipv6Payload.length, a6, 0, a6, 0, table, rx) === -1)
+      sum += rx.frameLength;
   }
   return sum;
 }

@@ -2,7 +2,7 @@
 # ping over both tunnels. Every check prints a PASS/FAIL marker.
 . /lab/topology.sh
 check topology topology
-check kernel-6.1 sh -c 'uname -r | grep -q "^6\.1\."'
+expect_eq kernel-booted "$LAB_KERNEL" "$(uname -r)"
 pass kernel "$(uname -r)"
 for side in A B; do
   check gk4-is-gre-$side sh -c "/usr/sbin/ip -n $side -d link show gk4 | grep -q 'gre remote'"

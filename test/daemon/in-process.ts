@@ -1,0 +1,114 @@
+/**
+ * A real Daemon (its control socket, plans and state file in a temporary
+ * directory) over the in-memory backend and a host described by a table,
+ * and a raw client that writes bytes and reads reply lines.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createConnection, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ExecutionContext } from 'ava';
+import type { RuntimePaths } from '../../src/daemon/paths.ts';
+import type { Host } from '../../src/daemon/preflight.ts';
+import { Daemon } from '../../src/daemon/server.ts';
+import type { TunnelConfig } from '../../src/eoip/config.ts';
+import { MemoryBackend } from './memory-backend.ts';
+
+export const IDENTITY = { cookie: '77', bootId: 'test-boot' };
+
+export interface InProcess {
+  daemon: Daemon;
+  backend: MemoryBackend;
+  paths: RuntimePaths;
+  logs: string[];
+}
+
+export async function startInProcess(
+  t: ExecutionContext,
+  options: {
+    config?: () => TunnelConfig[];
+    host?: Partial<Host>;
+    /** Another daemon's directory, to start where it stopped. */
+    dir?: string;
+    backend?: MemoryBackend;
+    retryMs?: number;
+  } = {},
+): Promise<InProcess> {
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'greoip-daemon-')));
+  const paths: RuntimePaths = {
+    dir,
+    socket: join(dir, 'control.sock'),
+    state: join(dir, 'state.json'),
+    pid: join(dir, 'daemon.pid'),
+  };
+  const backend = options.backend ?? new MemoryBackend();
+  const logs: string[] = [];
+  const daemon = new Daemon({
+    paths,
+    backends: { userland: backend },
+    configFile: options.config ? join(dir, 'tunnels.yaml') : null,
+    loadConfig: async () => options.config!(),
+    log: (line) => logs.push(line),
+    identity: IDENTITY,
+    host: { interfaceIndex: () => null, canBind: () => true, ...options.host },
+    ...(options.retryMs === undefined ? {} : { retryMs: options.retryMs }),
+  });
+  await daemon.start();
+  t.teardown(async () => {
+    await daemon.stop('test over');
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { daemon, backend, paths, logs };
+}
+
+/** A connection that collects reply lines. */
+export class RawClient {
+  readonly replies: unknown[] = [];
+  private buffered = '';
+  private readonly conn: Socket;
+  closed = false;
+
+  constructor(socket: string) {
+    this.conn = createConnection(socket);
+    this.conn.setEncoding('utf8');
+    this.conn.on('data', (chunk: string) => {
+      this.buffered += chunk;
+      let nl = this.buffered.indexOf('\n');
+      while (nl >= 0) {
+        this.replies.push(JSON.parse(this.buffered.slice(0, nl)));
+        this.buffered = this.buffered.slice(nl + 1);
+        nl = this.buffered.indexOf('\n');
+      }
+    });
+    this.conn.on('close', () => {
+      this.closed = true;
+    });
+    this.conn.on('error', () => undefined);
+  }
+
+  write(bytes: string): void {
+    this.conn.write(bytes);
+  }
+
+  /** Waits until `count` replies arrived (or the connection closed, or 30 s passed). */
+  async until(count: number, timeoutMs = 30_000): Promise<unknown[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.replies.length < count && !this.closed && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return this.replies;
+  }
+
+  close(): void {
+    this.conn.destroy();
+  }
+}
+
+/** One request line, one reply. */
+export async function ask(socket: string, line: string): Promise<Record<string, unknown>> {
+  const client = new RawClient(socket);
+  client.write(`${line}\n`);
+  const [reply] = await client.until(1);
+  client.close();
+  return reply as Record<string, unknown>;
+}
