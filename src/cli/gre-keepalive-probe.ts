@@ -34,10 +34,11 @@ packet back (Cisco, MikroTik, Huawei and greoip's reflector do; so does a
 Linux peer with accept_local=1). Answers are accepted plain or re-tunnelled,
 and only from that peer, with that tunnel's key and the size we sent.
 
-After --retries probes in a row without an answer the tunnel is down: the
-device's carrier goes off so routes over it stop being used and routing
-daemons see it, --on-down runs, and probing goes on; at the next answer it is
-up again and --on-up runs. Hooks get GRE_KEEPALIVE_STATE (up/down),
+When --retries intervals pass without an answer (the last keepalive gets
+half an interval more) the tunnel is down: the device's carrier goes off so
+routes over it stop being used and routing daemons see it, --on-down runs,
+and probing goes on; at the next answer it is up again and --on-up runs. With
+the defaults, down 30 to 35 s after the last answer. Hooks get GRE_KEEPALIVE_STATE (up/down),
 GRE_KEEPALIVE_TUNNEL, GRE_KEEPALIVE_DEVICE, GRE_KEEPALIVE_LOCAL and
 GRE_KEEPALIVE_REMOTE in their environment.
 
@@ -108,7 +109,7 @@ export function registerProbeCommand(program: Command): void {
       ).choices(PROBE_LAYOUTS.filter((l) => l !== 'gre')),
     )
     .option('--interval <seconds>', 'seconds between keepalives', String(DEFAULT_INTERVAL_S))
-    .option('--retries <n>', 'unanswered keepalives before the tunnel is down', String(DEFAULT_RETRIES))
+    .option('--retries <n>', 'intervals without an answer before the tunnel is down', String(DEFAULT_RETRIES))
     .option('--on-down <command>', 'shell command run when a tunnel goes down')
     .option('--on-up <command>', 'shell command run when a tunnel comes back up')
     .option('--no-carrier', "do not change the devices' carrier")
@@ -197,7 +198,7 @@ async function probe(devs: string[], opts: ProbeOptions): Promise<void> {
   for (const s of prober.statuses()) {
     const key = s.okey === null ? '' : `, key ${s.okey}${s.ikey !== s.okey ? `/${s.ikey}` : ''}`;
     process.stderr.write(
-      `gre-keepalive: probing ${s.tunnel} (${s.local} -> ${s.remote}${key}, ${s.layout}) every ${s.interval} s, down after ${s.retries} unanswered\n`,
+      `gre-keepalive: probing ${s.tunnel} (${s.local} -> ${s.remote}${key}, ${s.layout}) every ${s.interval} s, down after ${s.retries} intervals without an answer\n`,
     );
   }
   if (reflector) process.stderr.write('gre-keepalive: answering keepalives\n');

@@ -11,7 +11,9 @@
  * address is followed (and a removed remote stops the probes).
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:net';
+import { join } from 'node:path';
 import { NetlinkError, RtnlSocket, type RtnlTransport } from '../backend/rtnl.ts';
 import {
   AnswerForm,
@@ -27,13 +29,13 @@ import {
   type ProbeTunnel,
   targetName,
 } from '../gre-keepalive/index.ts';
-import { BatchIo, isNativeSystemError, raw } from '../native/index.ts';
+import { BatchIo, isNativeSystemError, netnsCookie, raw } from '../native/index.ts';
 import { type GreLinkInfo, parseGreLink } from '../netlink/gre.ts';
 import { getLinkRequest } from '../netlink/link.ts';
 import { getRouteRequest, parseRouteLookup } from '../netlink/route.ts';
 import * as ipv4 from '../wire/ipv4.ts';
 import * as ipv6 from '../wire/ipv6.ts';
-import { type CarrierChange, CarrierControl, type CarrierMethod } from './carrier.ts';
+import { type CarrierChange, CarrierControl, type CarrierMethod, type CarrierStore } from './carrier.ts';
 import { serveStatus } from './status-socket.ts';
 
 const SLOTS = 32;
@@ -46,6 +48,7 @@ const SLOT_SIZE = 256;
 const MAX_ANSWER = 64;
 const IPV6_HEADER = 40;
 const ENODEV = 19;
+const IFF_UP = 0x1;
 
 export class ProbeTargetError extends Error {
   override name = 'ProbeTargetError';
@@ -93,6 +96,23 @@ export interface ProberOptions {
   statusSocket?: boolean;
   /** rtnetlink (default: a socket in this namespace). */
   rtnl?: RtnlTransport;
+  /**
+   * Where down devices are recorded, for a restarted prober to adopt (default: gre-keepalive/ under
+   * GREOIP_RUNTIME_DIR or /run/greoip, named by this namespace's cookie and boot); null: nowhere.
+   */
+  carrierStore?: CarrierStore | null;
+}
+
+function defaultCarrierStore(): CarrierStore | null {
+  try {
+    const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    return {
+      dir: join(process.env.GREOIP_RUNTIME_DIR ?? '/run/greoip', 'gre-keepalive'),
+      namespace: `${netnsCookie()}-${bootId}`,
+    };
+  } catch {
+    return null;
+  }
 }
 
 interface Probe {
@@ -101,6 +121,8 @@ interface Probe {
   machine: ProbeMachine;
   schedule: ProbeSchedule;
   timer: NodeJS.Timeout | null;
+  /** Runs the state machine's check at its deadline. */
+  checkTimer: NodeJS.Timeout | null;
   tunnel: ProbeTunnel | null;
   /** The device's ifindex while known. */
   index: number;
@@ -149,7 +171,10 @@ export class Prober {
     this.log = options.log ?? ((line) => process.stderr.write(`gre-keepalive: ${line}\n`));
     this.rtnl = options.rtnl ?? new RtnlSocket();
     this.ownsRtnl = options.rtnl === undefined;
-    this.carrier = new CarrierControl(this.rtnl);
+    this.carrier = new CarrierControl(
+      this.rtnl,
+      options.carrierStore === undefined ? defaultCarrierStore() : options.carrierStore,
+    );
     checkTargets(targets);
     this.probes = targets.map((t) => this.makeProbe(t));
   }
@@ -159,9 +184,10 @@ export class Prober {
     return {
       target,
       name: targetName(target),
-      machine: new ProbeMachine(target.retries, now),
+      machine: new ProbeMachine(target.retries, target.intervalMs, now),
       schedule: new ProbeSchedule(target.intervalMs, now, this.random()),
       timer: null,
+      checkTimer: null,
       tunnel: null,
       index: 0,
       underlay: '',
@@ -215,7 +241,9 @@ export class Prober {
 
   private retire(p: Probe, why: string): void {
     if (p.timer) clearTimeout(p.timer);
+    if (p.checkTimer) clearTimeout(p.checkTimer);
     p.timer = null;
+    p.checkTimer = null;
     if (p.index > 0 && this.carrier.downDevices.includes(p.index)) {
       try {
         const change = this.carrier.up(p.index);
@@ -268,6 +296,7 @@ export class Prober {
         dev,
         'sends sequence numbers (oseq): probes numbered apart from the device would be dropped by the peer',
       );
+    if (p.index === 0 && p.carrier !== 'none') this.adopt(p, link);
     p.index = link.index;
     p.underlay = g.link === 0 ? '' : this.linkName(g.link);
     const local = g.local ?? this.sourceFor(dev, g.remote);
@@ -282,6 +311,15 @@ export class Prober {
       checksum: g.ocsum,
       ...(g.kind === 'ip6gre' ? { layout: p.target.layout ?? 'gre6-mikrotik' } : {}),
     };
+  }
+
+  /** A device an earlier prober took down and did not bring back (it was killed): this one's now. */
+  private adopt(p: Probe, link: GreLinkInfo): void {
+    const down = (link.flags & IFF_UP) === 0 || link.protoDown;
+    if (!this.carrier.adopt(link.index, link.name, down)) return;
+    p.machine = new ProbeMachine(p.target.retries, p.target.intervalMs, this.now(), 'down');
+    p.carrier = this.carrier.methodOf(link.index);
+    this.log(`${p.name}: down, as an earlier prober left it; up at the next answer`);
   }
 
   private linkName(index: number): string {
@@ -365,11 +403,21 @@ export class Prober {
     p.schedule.advance(now);
     if (p.target.device !== undefined) this.resolve(p);
     if (p.error === null && p.tunnel !== null) {
-      const change = p.machine.tick(now);
-      if (change) this.changed(p, change);
+      p.machine.tick(now);
       this.send(p, p.tunnel);
+      this.check(p);
     }
     this.arm(p);
+  }
+
+  /** Runs the state machine's check now, and again at its deadline while it is up. */
+  private check(p: Probe): void {
+    if (p.checkTimer) clearTimeout(p.checkTimer);
+    p.checkTimer = null;
+    const change = p.machine.check(this.now());
+    if (change) this.changed(p, change);
+    if (this.closed || p.machine.state !== 'up') return;
+    p.checkTimer = setTimeout(() => this.check(p), Math.max(0, p.machine.deadlineMs - this.now()));
   }
 
   private send(p: Probe, t: ProbeTunnel): void {
@@ -415,20 +463,26 @@ export class Prober {
       }
       const change = p.machine.answer(now, this.set.form === AnswerForm.TUNNELLED);
       if (change) this.changed(p, change);
+      // The deadline moved with the answer.
+      this.check(p);
     }
   }
 
   private changed(p: Probe, state: 'up' | 'down'): void {
     const t = p.tunnel;
-    const silent = p.machine.lastAnswerMs === null ? 'never answered' : 'no answer';
+    const m = p.machine;
+    const last =
+      m.lastAnswerMs === null
+        ? 'never answered'
+        : `last answer ${((m.sinceMs - m.lastAnswerMs) / 1000).toFixed(2)} s ago`;
     this.log(
       state === 'down'
-        ? `${p.name}: down (${silent} to ${p.target.retries} keepalives, ${p.target.intervalMs / 1000} s apart)`
+        ? `${p.name}: down (no answer to ${p.target.retries} keepalives, ${p.target.intervalMs / 1000} s apart; ${last})`
         : `${p.name}: up (answered)`,
     );
     if (p.carrier !== 'none' && p.index > 0) {
       try {
-        const change = state === 'down' ? this.carrier.down(p.index) : this.carrier.up(p.index);
+        const change = state === 'down' ? this.carrier.down(p.index, p.name) : this.carrier.up(p.index);
         if (change) {
           p.carrier = change.method;
           this.log(`${p.name}: carrier ${state === 'down' ? 'off' : 'on'} (${describe(change)})`);

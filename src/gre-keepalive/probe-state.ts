@@ -1,10 +1,11 @@
 /**
- * A probed tunnel's state, as Cisco's `keepalive PERIOD RETRIES`: up -> down
- * when RETRIES probes in a row went unanswered (checked at the next tick, so
- * the last probe had a whole interval to be answered), down -> up at the next
- * answer. Counted in probes rather than measured in time, so a late timer or
- * a late answer can never take a tunnel down early. Time comes from the
- * caller (milliseconds, monotonic): it only dates answers and changes.
+ * A probed tunnel's state, as Cisco's `keepalive PERIOD RETRIES` and the
+ * vendors' "timeout = interval x retries": up -> down once RETRIES intervals
+ * passed without an answer and at least RETRIES probes went unanswered (a
+ * stalled sender that probed less decides nothing); the last of them gets
+ * half an interval to be answered. Down -> up at the next answer. Time comes
+ * from the caller (milliseconds, monotonic); the caller runs check() at
+ * deadlineMs and after each tick.
  */
 
 export type ProbeState = 'up' | 'down';
@@ -24,25 +25,38 @@ export class ProbeMachine {
   /** State changes so far, and when the last one happened (start time until then). */
   changes = 0;
   sinceMs: number;
+  private readonly startMs: number;
 
   constructor(
     readonly retries: number,
+    readonly intervalMs: number,
     nowMs: number,
     initial: ProbeState = 'up',
   ) {
     if (!Number.isInteger(retries) || retries < 1)
       throw new RangeError(`retries ${retries} is not at least 1`);
+    if (!(intervalMs > 0)) throw new RangeError(`interval ${intervalMs} ms is not positive`);
     this.state = initial;
     this.sinceMs = nowMs;
+    this.startMs = nowMs;
   }
 
-  /** An interval has passed: decide on the probes so far, then count the one about to be sent. */
-  tick(nowMs: number): Transition {
-    let change: Transition = null;
-    if (this.state === 'up' && this.unanswered >= this.retries) change = this.set('down', nowMs);
+  /** When silence turns into down: RETRIES intervals after the last answer (or the start), + half an interval. */
+  get deadlineMs(): number {
+    return (this.lastAnswerMs ?? this.startMs) + this.retries * this.intervalMs + this.intervalMs / 2;
+  }
+
+  /** A probe is about to be sent. */
+  tick(_nowMs: number): void {
     this.sent++;
     this.unanswered++;
-    return change;
+  }
+
+  /** Up -> down when the deadline has passed with RETRIES probes unanswered. */
+  check(nowMs: number): Transition {
+    if (this.state === 'up' && this.unanswered >= this.retries && nowMs >= this.deadlineMs)
+      return this.set('down', nowMs);
+    return null;
   }
 
   /** An answer arrived. Only the first answer to the probes outstanding counts. */

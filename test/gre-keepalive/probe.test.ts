@@ -103,61 +103,78 @@ test('specs that must not probe are refused, naming the field', (t) => {
   }
 });
 
-/** Drives a machine and its schedule on a fake clock; `answered(tick)` says whether that probe is answered. */
+const INTERVAL = 1000;
+
+/**
+ * Drives a machine and its schedule on a fake clock in 10 ms steps, as the prober does: a tick sends a
+ * probe (late by `late(tick)` ms), an answered probe's answer comes back `rtt(tick)` ms later, and the
+ * check runs at every step (the prober's timer at the deadline, to 10 ms). Returns the changes with the
+ * tick count at that time and the silence (ms since the last answer) when it went down.
+ */
 function simulate(
   retries: number,
   ticks: number,
   answered: (tick: number) => boolean,
-  jitter: (tick: number) => number = () => 0,
+  late: (tick: number) => number = () => 0,
+  rtt: (tick: number) => number = () => 50,
 ) {
-  const interval = 1000;
-  const m = new ProbeMachine(retries, 0);
-  const schedule = new ProbeSchedule(interval, 0, 0.5);
-  const log: { tick: number; at: number; change: string }[] = [];
-  let now = schedule.delay(0);
-  for (let tick = 0; tick < ticks; tick++) {
-    // The timer fires late by the jitter; the answer (if any) comes back before the next tick.
-    now += jitter(tick);
-    const change = m.tick(now);
-    if (change) log.push({ tick, at: now, change });
-    schedule.advance(now);
-    if (answered(tick)) {
-      const back = m.answer(now + 0.9 * interval - jitter(tick));
-      if (back) log.push({ tick, at: now, change: back });
+  const m = new ProbeMachine(retries, INTERVAL, 0);
+  const schedule = new ProbeSchedule(INTERVAL, 0, 0.5);
+  const log: { tick: number; at: number; change: string; silence: number }[] = [];
+  const answers: number[] = [];
+  let tick = 0;
+  let nextTick = schedule.delay(0) + late(0);
+  for (let now = 0; tick < ticks || answers.length > 0; now += 10) {
+    if (tick < ticks && now >= nextTick) {
+      m.tick(now);
+      schedule.advance(now);
+      if (answered(tick)) answers.push(now + rtt(tick));
+      tick++;
+      nextTick = now + schedule.delay(now) + late(tick);
     }
-    now += schedule.delay(now);
+    while (answers.length > 0 && answers[0]! <= now) {
+      answers.shift();
+      const change = m.answer(now);
+      if (change) log.push({ tick, at: now, change, silence: 0 });
+    }
+    const last = m.lastAnswerMs;
+    const change = m.check(now);
+    if (change) log.push({ tick, at: now, change, silence: now - (last ?? 0) });
   }
   return { m, log };
 }
 
-test('state: up while answered, down after RETRIES unanswered probes, up again at the next answer', (t) => {
+test('state: up while answered, down after RETRIES intervals of silence, up again at the next answer', (t) => {
   // Probes 0-9 answered, 10-19 not, 20 on answered again.
   const { m, log } = simulate(3, 30, (tick) => tick < 10 || tick >= 20);
   t.deepEqual(
     log.map((l) => [l.tick, l.change]),
     [
-      [13, 'down'], // probes 10, 11, 12 unanswered: decided at tick 13
-      [20, 'up'],
+      [13, 'down'], // probes 10, 11, 12 unanswered, 3.5 intervals after the answer to probe 9
+      [21, 'up'], // probe 20's answer
     ],
   );
+  t.is(log[0]!.silence, 3 * INTERVAL + INTERVAL / 2);
   t.is(m.sent, 30);
   t.is(m.answers, 20);
   t.is(m.state, 'up');
   t.is(m.changes, 2);
-  // The last answer came at tick 9 (+0.9 interval); down 3.1 intervals later: within RETRIES + 1.
-  t.true(log[0]!.at - (9 * 1000 + 500 + 900) <= 4 * 1000);
 });
 
-test('state: a peer that never answers is down after RETRIES + 1 ticks; retries 1 reacts at the next tick', (t) => {
+test('state: a peer that never answers is down RETRIES intervals (+ half) after the start; retries 1', (t) => {
+  const never = simulate(3, 10, () => false).log;
   t.deepEqual(
-    simulate(3, 10, () => false).log.map((l) => [l.tick, l.change]),
-    [[3, 'down']],
+    never.map((l) => [l.change, l.at]),
+    [['down', 3500]],
   );
+  // retries 1: probe 1 unanswered; down 1.5 intervals after the answer to probe 0.
+  const one = simulate(1, 4, (tick) => tick === 0).log;
   t.deepEqual(
-    simulate(1, 4, (tick) => tick === 0).log.map((l) => [l.tick, l.change]),
-    [[2, 'down']],
+    one.map((l) => [l.change, l.silence]),
+    [['down', 1500]],
   );
-  t.throws(() => new ProbeMachine(0, 0), { instanceOf: RangeError });
+  t.throws(() => new ProbeMachine(0, INTERVAL, 0), { instanceOf: RangeError });
+  t.throws(() => new ProbeMachine(1, 0, 0), { instanceOf: RangeError });
 });
 
 test('state: one answer in every RETRIES probes keeps the tunnel up; a lost probe or two is no flap', (t) => {
@@ -165,24 +182,37 @@ test('state: one answer in every RETRIES probes keeps the tunnel up; a lost prob
   t.deepEqual(simulate(3, 60, (tick) => tick % 7 !== 3 && tick % 7 !== 4).log, []);
 });
 
-test('jitter: late timers and answers just before the next tick never change the outcome', (t) => {
-  // Timers up to 0.4 interval late, answers arriving up to 0.9 interval after their probe.
+test('state: a stalled sender decides nothing from silence alone', (t) => {
+  const m = new ProbeMachine(3, INTERVAL, 0);
+  m.tick(0);
+  t.is(m.check(60_000), null, 'one probe unanswered, however long ago');
+  m.tick(60_001);
+  m.tick(61_001);
+  t.is(m.check(61_002), 'down');
+});
+
+test('jitter: late timers and answers up to half an interval late never change the outcome', (t) => {
+  // Timers up to 0.4 interval late, answers back 10 to 500 ms after their probe.
   fc.assert(
-    fc.property(fc.array(fc.integer({ min: 0, max: 400 }), { minLength: 40, maxLength: 40 }), (lates) => {
-      const steady = simulate(
-        3,
-        40,
-        (tick) => tick < 10 || tick >= 25,
-        (tick) => lates[tick]!,
-      );
-      t.deepEqual(
-        steady.log.map((l) => [l.tick, l.change]),
-        [
-          [13, 'down'],
-          [25, 'up'],
-        ],
-      );
-    }),
+    fc.property(
+      fc.array(fc.integer({ min: 0, max: 400 }), { minLength: 41, maxLength: 41 }),
+      fc.array(fc.integer({ min: 10, max: 500 }), { minLength: 41, maxLength: 41 }),
+      (lates, rtts) => {
+        const { log } = simulate(
+          3,
+          40,
+          (tick) => tick < 10 || tick >= 25,
+          (tick) => lates[tick]!,
+          (tick) => rtts[tick]!,
+        );
+        t.deepEqual(
+          log.map((l) => l.change),
+          ['down', 'up'],
+        );
+        // Never before RETRIES intervals of silence; within the issue's bound, RETRIES + 1 intervals.
+        t.true(log[0]!.silence >= 3 * INTERVAL && log[0]!.silence <= 4 * INTERVAL, `${log[0]!.silence}`);
+      },
+    ),
     { numRuns: 200 },
   );
 });
@@ -198,7 +228,7 @@ test('schedule: a random first phase, then fixed steps from the plan; a stalled 
 });
 
 test('the machine dates answers and changes from the injected clock', (t) => {
-  const m = new ProbeMachine(2, 100);
+  const m = new ProbeMachine(2, 100, 100);
   t.is(m.sinceMs, 100);
   t.is(m.lastAnswerMs, null);
   t.is(m.answer(150), null);
@@ -212,8 +242,11 @@ test('the machine dates answers and changes from the injected clock', (t) => {
   t.is(m.answers, 1);
   t.is(m.duplicates, 2, 'the same probe answered plain and re-tunnelled counts once');
   m.tick(300);
+  t.is(m.check(400), null, 'one probe unanswered');
   m.tick(400);
-  t.is(m.tick(500), 'down');
+  t.is(m.deadlineMs, 250 + 2 * 100 + 50);
+  t.is(m.check(499), null, 'before the deadline');
+  t.is(m.check(500), 'down');
   t.is(m.sinceMs, 500);
   t.is(m.answer(510), 'up');
   t.is(m.sinceMs, 510);

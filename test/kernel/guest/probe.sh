@@ -15,7 +15,6 @@ RETRIES=2
 TUNNELS="gk4 gk6 gk4k gk6k"
 inA() { ip netns exec A "$@"; }
 inB() { ip netns exec B "$@"; }
-now() { cut -d' ' -f1 /proc/uptime; }
 
 check topology topology
 for side in A B; do
@@ -61,21 +60,27 @@ snapshot() {
   inA ip route show table main | grep -E 'dev gk' | grep -v 'proto kernel'
   inA ip -6 route show table main | grep -E 'dev gk' | grep -v 'proto kernel' | grep -v '^multicast'
 }
-# wait_carrier up|down SECONDS: polls A's tunnels; prints "dev=seconds" for each, from the call to
-# when its carrier (LOWER_UP) reached the state; status 1 when one did not within SECONDS.
+# Uptime in centiseconds, without a fork: the polling below must leave the one emulated CPU to the prober.
+centis() { read -r _u _rest </proc/uptime; echo "${_u%.*}${_u#*.}"; }
+# wait_carrier up|down SECONDS SINCE: polls A's tunnels every 0.2 s; prints "dev=seconds" for each, from
+# SINCE (centiseconds of uptime: when B stopped or started answering) to when its carrier (LOWER_UP) was
+# seen in the state; status 1 when one was not within SECONDS.
 wait_carrier() {
-  _t0=$(now); _left=$TUNNELS; _out=""
+  _left=$TUNNELS; _out=""
   while [ -n "$_left" ]; do
-    _el=$(awk "BEGIN { printf \"%.2f\", $(now) - $_t0 }")
-    if awk "BEGIN { exit !($_el > $2) }"; then echo "$_out timeout:$_left"; return 1; fi
+    read -r _u _rest </proc/uptime
+    _el=$(( ${_u%.*}${_u#*.} - $3 ))
+    _secs="$((_el / 100)).$(printf %02d $((_el % 100)))"
+    if [ $_el -gt $(($2 * 100)) ]; then echo "$_out timeout:$_left"; return 1; fi
+    # One process per round: the names of A's links with carrier.
+    _carrier=" $(ip -n A -o link show | awk '/LOWER_UP/ { sub(/[@:].*/, "", $2); printf "%s ", $2 }')"
     _next=""
-    _links=$(inA ip -o link show)
     for d in $_left; do
-      if echo "$_links" | grep "^[0-9]*: $d[@:]" | grep -q LOWER_UP; then s=up; else s=down; fi
-      if [ $s = "$1" ]; then _out="$_out $d=$_el"; else _next="$_next $d"; fi
+      case "$_carrier" in *" $d "*) s=up ;; *) s=down ;; esac
+      if [ $s = "$1" ]; then _out="$_out $d=$_secs"; else _next="$_next $d"; fi
     done
     _left=$_next
-    sleep 0.1
+    sleep 0.2
   done
   echo $_out
 }
@@ -100,6 +105,12 @@ reflector() {
   /usr/sbin/ip netns exec B $GK run --interval 0 >/tmp/run.log 2>&1 &
   REFLECTOR=$!
   if wait_log /tmp/run.log 'answering keepalives' 120; then pass "$1"; else fail "$1" "$(cat /tmp/run.log)"; fi
+  SINCE=$(centis)
+}
+# stop_reflector: SIGTERM, and SINCE = when it has exited (it answers until then).
+stop_reflector() {
+  kill $REFLECTOR; wait $REFLECTOR 2>/dev/null
+  SINCE=$(centis)
 }
 
 BEFORE=$(snapshot)
@@ -107,47 +118,63 @@ expect_eq routes-through-tunnels "gk4 gk6" "$(route_devs)"
 
 # ---- answered by greoip's reflector ----
 reflector reflector-start
-# The prober's log, each line stamped with the guest's uptime.
-mkfifo /tmp/probe.fifo
-while IFS= read -r l; do echo "$(now) $l"; done </tmp/probe.fifo >/tmp/probe.log &
-/usr/sbin/ip netns exec A $GK probe $TUNNELS --interval $INTERVAL --retries $RETRIES \
-  --on-down 'echo down $GRE_KEEPALIVE_DEVICE $GRE_KEEPALIVE_REMOTE >> /tmp/hooks' \
-  --on-up 'echo up $GRE_KEEPALIVE_DEVICE >> /tmp/hooks' >/tmp/probe.fifo 2>&1 &
-PROBER=$!
+# prober LOG: starts `gre-keepalive probe` on A's four tunnels (by path, as reflector does).
+prober() {
+  /usr/sbin/ip netns exec A $GK probe $TUNNELS --interval $INTERVAL --retries $RETRIES \
+    --on-down 'echo down $GRE_KEEPALIVE_DEVICE $GRE_KEEPALIVE_REMOTE >> /tmp/hooks' \
+    --on-up 'echo up $GRE_KEEPALIVE_DEVICE >> /tmp/hooks' >"$1" 2>&1 &
+  PROBER=$!
+}
+prober /tmp/probe.log
 check probe-start wait_log /tmp/probe.log 'probing gk6k' 120
 sleep $((INTERVAL * 3))
 pass status-json "$(inA $GK status --json)"
-pass status-other-namespace "$(inB $GK status --json)"
 
-pass debug-before-kill "$(now) $(inA ip -o link show | grep gk)"
-kill $REFLECTOR; wait $REFLECTOR 2>/dev/null
-pass debug-after-wait "$(now) $(cat /tmp/run.log)"
-T_KILL=$(now)
-if out=$(wait_carrier down 30); then pass down-reflector "$out"; else fail down-reflector "$out"; fi
+stop_reflector
+pass reflector-counters "$(cat /tmp/run.log)"
+if out=$(wait_carrier down 30 $SINCE); then pass down-reflector "$out"; else fail down-reflector "$out"; fi
 expect_eq routes-avoid-down-tunnels "va va" "$(route_devs)"
 check ping-fails-while-down sh -c '! ip netns exec A ping -c 1 -W 1 198.51.100.2'
 pass kept-while-down "$(snapshot)"
 reflector reflector-restart
-if out=$(wait_carrier up 30); then pass up-reflector "$out"; else fail up-reflector "$out"; fi
+if out=$(wait_carrier up 30 $SINCE); then pass up-reflector "$out"; else fail up-reflector "$out"; fi
 expect_eq routes-back-through-tunnels "gk4 gk6" "$(route_devs)"
 expect_eq restored-after-up "$BEFORE" "$(snapshot)"
 check ping-through-gk4 inA ping -c 1 -W 2 198.51.100.2
 check ping-through-gk6k inA ping -6 -c 1 -W 2 2001:db8:f7::2
 
 # ---- answered by Linux itself (accept_local=1 on B) ----
-kill $REFLECTOR; wait $REFLECTOR 2>/dev/null
-if out=$(wait_carrier down 30); then pass down-again "$out"; else fail down-again "$out"; fi
+stop_reflector
+if out=$(wait_carrier down 30 $SINCE); then pass down-again "$out"; else fail down-again "$out"; fi
 linux_answers 1
-if out=$(wait_carrier up 30); then pass up-linux "$out"; else fail up-linux "$out"; fi
+SINCE=$(centis)
+if out=$(wait_carrier up 30 $SINCE); then pass up-linux "$out"; else fail up-linux "$out"; fi
 expect_eq restored-after-linux-up "$BEFORE" "$(snapshot)"
 linux_answers 0
-if out=$(wait_carrier down 30); then pass down-linux "$out"; else fail down-linux "$out"; fi
+SINCE=$(centis)
+if out=$(wait_carrier down 30 $SINCE); then pass down-linux "$out"; else fail down-linux "$out"; fi
 expect_eq routes-avoid-down-tunnels-linux "va va" "$(route_devs)"
 
+# ---- the prober is killed while the tunnels are down: the next one adopts them ----
+kill -KILL $PROBER; wait $PROBER 2>/dev/null
+expect_eq killed-leaves-them-down "va va" "$(route_devs)"
+prober /tmp/probe2.log
+check probe-restart wait_log /tmp/probe2.log 'probing gk6k' 120
+pass adopted "$(grep 'as an earlier prober left it' /tmp/probe2.log)"
+linux_answers 1
+SINCE=$(centis)
+if out=$(wait_carrier up 30 $SINCE); then pass up-adopted "$out"; else fail up-adopted "$out"; fi
+expect_eq restored-after-adopted-up "$BEFORE" "$(snapshot)"
+linux_answers 0
+SINCE=$(centis)
+if out=$(wait_carrier down 30 $SINCE); then pass down-adopted "$out"; else fail down-adopted "$out"; fi
+
 # ---- the prober stops while the tunnels are down: it gives the devices back ----
-kill -TERM $PROBER; wait $PROBER 2>/dev/null
-if out=$(wait_carrier up 10); then pass exit-restores "$out"; else fail exit-restores "$out"; fi
+kill -TERM $PROBER
+SINCE=$(centis)
+wait $PROBER 2>/dev/null
+if out=$(wait_carrier up 30 $SINCE); then pass exit-restores "$out"; else fail exit-restores "$out"; fi
 expect_eq restored-at-exit "$BEFORE" "$(snapshot)"
 pass hooks "$(cat /tmp/hooks)"
 pass probe-log "$(grep -E 'carrier|: (up|down) ' /tmp/probe.log)"
-pass debug-kill-time "$T_KILL"
+pass probe2-log "$(grep -E 'carrier|: (up|down) ' /tmp/probe2.log)"
