@@ -91,9 +91,11 @@ labTest('IFLA_PROTO_DOWN on gre and ip6gre, as this kernel answers it', (t, r) =
 });
 
 labTest('no answers: every tunnel down within interval x (retries + 1), routes take the backup', (t, r) => {
-  // Three times (reflector stopped twice, Linux stopped once), each tunnel decides it is down.
-  const silences = [...ok(r, 'probe-log').matchAll(/(gk\w+): down \([^;]*; last answer ([\d.]+) s ago\)/g)];
-  t.is(silences.length, 3 * TUNNELS.length);
+  // Four times (reflector stopped twice, Linux stopped once by the first prober, once by the second),
+  // each tunnel decides it is down.
+  const logs = `${ok(r, 'probe-log')} ${ok(r, 'probe2-log')}`;
+  const silences = [...logs.matchAll(/(gk\w+): down \([^;]*; last answer ([\d.]+) s ago\)/g)];
+  t.is(silences.length, 4 * TUNNELS.length);
   for (const [, dev, s] of silences) {
     const seconds = Number(s);
     t.true(
@@ -102,7 +104,7 @@ labTest('no answers: every tunnel down within interval x (retries + 1), routes t
     );
   }
   t.log(`silences: ${silences.map(([, dev, s]) => `${dev}=${s}`).join(' ')}`);
-  for (const name of ['down-reflector', 'down-again', 'down-linux']) {
+  for (const name of ['down-reflector', 'down-again', 'down-linux', 'down-adopted']) {
     const seconds = times(ok(r, name));
     t.deepEqual(Object.keys(seconds).sort(), [...TUNNELS].sort(), name);
     for (const [dev, s] of Object.entries(seconds)) {
@@ -117,6 +119,21 @@ labTest('no answers: every tunnel down within interval x (retries + 1), routes t
   ok(r, 'routes-avoid-down-tunnels-linux');
   ok(r, 'ping-fails-while-down');
 });
+
+labTest(
+  'a prober killed while the tunnels are down: the next one adopts them and brings them back',
+  (t, r) => {
+    ok(r, 'killed-leaves-them-down');
+    ok(r, 'probe-restart');
+    const adopted = ok(r, 'adopted');
+    for (const dev of TUNNELS) t.true(adopted.includes(`${dev}: down, as an earlier prober left it`), dev);
+    const seconds = times(ok(r, 'up-adopted'));
+    t.deepEqual(Object.keys(seconds).sort(), [...TUNNELS].sort());
+    for (const [dev, s] of Object.entries(seconds)) t.true(s <= CARRIER_UP_WITHIN, `${dev}: up after ${s} s`);
+    // Up with what the kernel had removed put back, from the record the killed prober left.
+    ok(r, 'restored-after-adopted-up');
+  },
+);
 
 labTest('an answer brings every tunnel up with its addresses and routes, from either answerer', (t, r) => {
   for (const name of ['up-reflector', 'up-linux', 'exit-restores']) {
@@ -142,12 +159,13 @@ labTest('hooks ran for every change; the log says what the kernel removed and wh
   const hooks = ok(r, 'hooks')
     .split(/(?=\b(?:down|up) gk)/)
     .map((s) => s.trim());
-  // Three times down (reflector stopped twice, Linux stopped once), twice up (reflector, Linux).
+  // Down four times (reflector stopped twice, Linux stopped twice), up three times (reflector, Linux,
+  // Linux again for the adopting prober).
   for (const dev of TUNNELS) {
-    t.is(hooks.filter((h) => h.startsWith(`down ${dev} `)).length, 3, dev);
-    t.is(hooks.filter((h) => h === `up ${dev}`).length, 2, dev);
+    t.is(hooks.filter((h) => h.startsWith(`down ${dev} `)).length, 4, dev);
+    t.is(hooks.filter((h) => h === `up ${dev}`).length, 3, dev);
   }
-  const log = ok(r, 'probe-log');
+  const log = `${ok(r, 'probe-log')} ${ok(r, 'probe2-log')}`;
   t.log(log);
   // What the kernel removed when the devices went administratively down, measured: gk4 (gre) has
   // 198.51.100.1/30, 2001:db8:f4::1/64 and its link-local, and a route; gk4k 198.51.101.1/30 and its
@@ -159,11 +177,11 @@ labTest('hooks ran for every change; the log says what the kernel removed and wh
   const count = (text: string) => log.split(text).length - 1;
   for (const [dev, [a, n]] of Object.entries(saved)) {
     const off = `${dev}: carrier off (administratively down; ${a} address(es), ${n} route(s) saved)`;
-    t.is(count(off), 3, off);
+    t.is(count(off), 4, off);
   }
   for (const [dev, [a, n]] of Object.entries(putBack)) {
     const back = `put back ${a} address(es), ${n} route(s) the kernel had removed)`;
-    t.is(count(`${dev}: carrier on (administratively up; ${back}`), 2, `${dev}: ${back}`);
+    t.is(count(`${dev}: carrier on (administratively up; ${back}`), 3, `${dev}: ${back}`);
     t.is(count(`${dev}: stopping, carrier on (administratively up; ${back}`), 1, `${dev} at exit`);
   }
   t.is(

@@ -140,6 +140,14 @@ test.serial(
     for (const p of up)
       t.true(p.lastAnswerAgeMs !== null && p.lastAnswerAgeMs < 3 * INTERVAL * 1000, p.tunnel);
     t.deepEqual(status(lab, b.netns), [], 'status is per network namespace');
+    // Nothing is probed that is not a gre tunnel with a remote: refused before anything is sent.
+    const notGre = run(lab, a.netns, [process.execPath, GK, 'probe', a.dev]);
+    t.is(notGre.status, 1);
+    t.regex(notGre.stderr, /veth-a: is not a gre or ip6gre device \(veth\): keepalives are GRE/);
+    t.regex(
+      run(lab, a.netns, [process.execPath, GK, 'probe', 'nope0']).stderr,
+      /nope0: no network device named nope0/,
+    );
 
     // The wire, both ways, as tshark decodes it, and byte for byte as the core builds it.
     const fields = ['frame.protocols', 'ip.src', 'ip.dst', 'ipv6.src', 'ipv6.dst', 'gre.proto', 'gre.key'];
