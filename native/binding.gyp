@@ -10,7 +10,8 @@
         "src/rawsock.cc",
         "src/batch.cc",
         "src/netlink.cc",
-        "src/netns.cc"
+        "src/netns.cc",
+        "src/unixdgram.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

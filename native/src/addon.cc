@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   greoip::InitBatch(env, exports);
   greoip::InitNetlink(env, exports);
   greoip::InitNetns(env, exports);
+  greoip::InitUnixDatagram(env, exports);
   return exports;
 }
 

@@ -61,5 +61,6 @@ void InitRawsock(Napi::Env env, Napi::Object exports);
 void InitBatch(Napi::Env env, Napi::Object exports);
 void InitNetlink(Napi::Env env, Napi::Object exports);
 void InitNetns(Napi::Env env, Napi::Object exports);
+void InitUnixDatagram(Napi::Env env, Napi::Object exports);
 
 }  // namespace greoip

@@ -30,6 +30,17 @@ export interface TunnelStatus {
   counters: TunnelCounters;
 }
 
+/** A tunnel's keepalive state changed (reported by backends that run the keepalive machine themselves). */
+export interface TunnelStateChange {
+  tunnel: string;
+  backend: BackendName;
+  previous: LinkState;
+  state: LinkState;
+  carrier: boolean;
+  /** keepalive: one arrived; timeout: interval x retries passed without one; config: keepalive changed. */
+  cause: 'keepalive' | 'timeout' | 'config';
+}
+
 export interface TunnelBackend {
   readonly name: BackendName;
   /**

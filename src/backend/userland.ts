@@ -13,7 +13,7 @@ import {
   receive4,
   receive6,
 } from '../eoip/datapath.ts';
-import { KeepaliveMachine } from '../eoip/keepalive.ts';
+import { KeepaliveMachine, type LinkState } from '../eoip/keepalive.ts';
 import { remoteKey, TunnelTable } from '../eoip/table.ts';
 import { parseAddress as parse4 } from '../wire/ipv4.ts';
 import { parseAddress as parse6 } from '../wire/ipv6.ts';
@@ -22,6 +22,7 @@ import {
   BackendError,
   type TunnelBackend,
   type TunnelCounters,
+  type TunnelStateChange,
   type TunnelStatus,
   zeroCounters,
 } from './types.ts';
@@ -37,6 +38,8 @@ export interface UserlandOptions {
   /** Monotonic clock in milliseconds (injected for tests). */
   now?: () => number;
   io?: NativeIo;
+  /** Called once per keepalive state change (never per packet): the daemon logs it. */
+  onStateChange?: (change: TunnelStateChange) => void;
 }
 
 interface UserTunnel extends DatapathTunnel {
@@ -44,6 +47,8 @@ interface UserTunnel extends DatapathTunnel {
   tap: BatchPort;
   group: SocketGroup;
   keepalive: KeepaliveMachine;
+  /** The state last passed to onStateChange. */
+  reportedState: LinkState;
   counters: TunnelCounters;
   timer: NodeJS.Timeout | null;
   /** Destination slot (16 bytes) pre-filled with the remote address for sends. */
@@ -71,6 +76,7 @@ export class UserlandBackend implements TunnelBackend {
   readonly name = 'userland' as const;
   private readonly io: NativeIo;
   private readonly now: () => number;
+  private readonly onStateChange: (change: TunnelStateChange) => void;
   private readonly tunnels = new Map<string, UserTunnel>();
   private readonly table = new TunnelTable<UserTunnel>();
   private readonly groups = new Map<string, SocketGroup>();
@@ -86,6 +92,7 @@ export class UserlandBackend implements TunnelBackend {
   constructor(options: UserlandOptions = {}) {
     this.io = options.io ?? nativeIo();
     this.now = options.now ?? (() => performance.now());
+    this.onStateChange = options.onStateChange ?? (() => undefined);
   }
 
   async create(config: TunnelConfig): Promise<TunnelStatus> {
@@ -135,6 +142,7 @@ export class UserlandBackend implements TunnelBackend {
       tap,
       group,
       keepalive: new KeepaliveMachine(config.keepalive, this.now()),
+      reportedState: config.keepalive ? 'waiting' : 'off',
       counters: zeroCounters(),
       timer: null,
       dst: destinationSlot(config.family, key),
@@ -181,6 +189,7 @@ export class UserlandBackend implements TunnelBackend {
     if (!sameKeepalive(old.keepalive, next.keepalive)) {
       const carrier = tunnel.keepalive.reconfigure(next.keepalive, this.now());
       if (carrier !== null) this.io.setCarrier(tunnel.tap, carrier);
+      this.reportState(tunnel, 'config');
     }
     this.schedule(tunnel);
     return this.status(tunnel);
@@ -346,6 +355,7 @@ export class UserlandBackend implements TunnelBackend {
     tunnel.counters.rxKeepalives++;
     const carrier = tunnel.keepalive.received(this.now());
     if (carrier !== null) this.io.setCarrier(tunnel.tap, carrier);
+    if (tunnel.keepalive.state !== tunnel.reportedState) this.reportState(tunnel, 'keepalive');
     this.schedule(tunnel);
   }
 
@@ -391,7 +401,23 @@ export class UserlandBackend implements TunnelBackend {
     const step = tunnel.keepalive.tick(this.now());
     if (step.send) this.sendKeepalive(tunnel);
     if (step.carrier !== null) this.io.setCarrier(tunnel.tap, step.carrier);
+    if (tunnel.keepalive.state !== tunnel.reportedState) this.reportState(tunnel, 'timeout');
     this.schedule(tunnel);
+  }
+
+  private reportState(tunnel: UserTunnel, cause: TunnelStateChange['cause']): void {
+    const previous = tunnel.reportedState;
+    const state = tunnel.keepalive.state;
+    if (state === previous) return;
+    tunnel.reportedState = state;
+    this.onStateChange({
+      tunnel: tunnel.config.name,
+      backend: 'userland',
+      previous,
+      state,
+      carrier: tunnel.keepalive.carrier,
+      cause,
+    });
   }
 }
 

@@ -1,6 +1,7 @@
 /** `greoip daemon` and `greoip cleanup`. */
 import type { Command } from 'commander';
 import { KernelBackend } from '../backend/kernel.ts';
+import type { TunnelStateChange } from '../backend/types.ts';
 import { UserlandBackend } from '../backend/userland.ts';
 import { loadConfigDocument } from '../config/file.ts';
 import { ClientError, NoDaemonError, request } from '../daemon/client.ts';
@@ -8,8 +9,22 @@ import { cleanupStopped } from '../daemon/offline.ts';
 import { runtimePaths } from '../daemon/paths.ts';
 import { Daemon } from '../daemon/server.ts';
 import { StateError } from '../daemon/state.ts';
+
 import { DaemonProbes } from '../gre-keepalive-io/daemon-probes.ts';
+import type { Logger } from '../log/logger.ts';
+import { probeCollector } from '../metrics/gre-keepalive.ts';
+import { tunnelCollector } from '../metrics/tunnels.ts';
+import { createNotifier } from '../systemd/notify.ts';
+import { type CapabilityName, effectiveCapabilities, missingCapabilities } from './capabilities.ts';
+
 import { CliError } from './errors.ts';
+import {
+  loggerFrom,
+  metricsAddressFrom,
+  type ServiceOptions,
+  serviceOptions,
+  startMetrics,
+} from './service-options.ts';
 
 const DAEMON_HELP = `
 The daemon runs the EoIP/EoIPv6 tunnels of the network namespace it is
@@ -37,23 +52,34 @@ off, so addresses and bridge membership survive a restart; kernel links stay
 up and keep forwarding. A restarted daemon takes both back. "eoip del"
 removes one tunnel and its interface; "greoip cleanup" removes all of them.
 
-Needs CAP_NET_ADMIN and CAP_NET_RAW (root).
+Logs one line per event (tunnel added, carrier and keepalive state changes,
+reloads and what they changed, refused requests), never per packet: JSON
+lines when stderr is not a terminal (journald), text on a terminal;
+--log-format overrides. With --metrics it serves Prometheus metrics (per
+tunnel counters as eoip list shows them, keepalive state, carrier, drops by
+reason) on that address, inside the daemon's network namespace.
+
+Under systemd (Type=notify, $NOTIFY_SOCKET set) it reports READY=1 once every
+tunnel of the config exists, RELOADING=1 on SIGHUP and STOPPING=1 on SIGTERM.
+Units: greoip install-units.
+
+Needs CAP_NET_ADMIN and CAP_NET_RAW (root); CAP_BPF for the eBPF backend.
 
 Examples:
   greoip daemon &
-  greoip daemon --config /etc/greoip/tunnels.yaml
+  greoip daemon --config /etc/greoip/tunnels.yaml --metrics 127.0.0.1:9464
   ip netns exec site-a greoip daemon`;
 
 export function registerDaemon(program: Command): void {
-  program
+  const daemon = program
     .command('daemon')
     .summary('run the userland tunnels of this network namespace (foreground)')
     .description('Run the userland EoIP/EoIPv6 tunnel daemon in the foreground.')
-    .option('-c, --config <file>', 'create the tunnels of this YAML or TOML file and reload it on SIGHUP')
-    .addHelpText('after', DAEMON_HELP)
-    .action(async (opts: { config?: string }) => {
-      await runDaemon(opts.config ?? null);
-    });
+    .option('-c, --config <file>', 'create the tunnels of this YAML or TOML file and reload it on SIGHUP');
+  for (const option of serviceOptions()) daemon.addOption(option);
+  daemon.addHelpText('after', DAEMON_HELP).action(async (opts: { config?: string } & ServiceOptions) => {
+    await runDaemon(opts.config ?? null, opts);
+  });
   program
     .command('status')
     .summary('show the daemon of this network namespace and what it dropped')
@@ -75,22 +101,43 @@ export function registerDaemon(program: Command): void {
     });
 }
 
-/** The daemon's one way to log. A log that cannot be written (a full disk, a closed pipe) is lost, never fatal. */
-function log(line: string): void {
-  try {
-    process.stderr.write(`greoip daemon: ${line}\n`);
-  } catch {
-    // nowhere left to say it
-  }
+/** Carrier and keepalive state changes, one line each (the backend reports each change once). */
+function logStateChange(log: Logger, c: TunnelStateChange): void {
+  const fields = {
+    tunnel: c.tunnel,
+    backend: c.backend,
+    state: c.state,
+    previous: c.previous,
+    cause: c.cause,
+  };
+  const carrierBefore = c.previous !== 'down';
+  if (c.carrier !== carrierBefore)
+    log.log(c.carrier ? 'info' : 'warn', c.carrier ? 'carrier up' : 'carrier down', fields);
+  else log.info('keepalive state changed', fields);
 }
 
-async function runDaemon(configFile: string | null): Promise<void> {
-  // stderr may be a file on a full disk or a pipe nobody reads: its errors must not stop the daemon.
+/** Taps and links (CAP_NET_ADMIN), raw IP sockets for the tunnels (CAP_NET_RAW). CAP_BPF is for eBPF only. */
+const NEEDED: readonly CapabilityName[] = ['CAP_NET_ADMIN', 'CAP_NET_RAW'];
+
+async function runDaemon(configFile: string | null, opts: ServiceOptions): Promise<void> {
+  // stderr may be a file on a full disk or a pipe nobody reads: its errors must not stop the daemon
+  // (the logger drops a line it cannot write).
   process.stderr.on('error', () => undefined);
-  const probes = new DaemonProbes(log);
+  const log = loggerFrom(opts, 'daemon');
+  const metricsAddress = metricsAddressFrom(opts);
+  const missing = missingCapabilities(NEEDED, effectiveCapabilities());
+  if (missing.length > 0) {
+    const message = `missing ${missing.join(' and ')}: the daemon needs CAP_NET_ADMIN (taps, links) and CAP_NET_RAW (raw IP sockets); run it as root or grant them (greoip.service does)`;
+    log.error('start failed', { error: message, missing });
+    throw new CliError(message, 1, true);
+  }
+  const notifier = createNotifier();
+  const userland = new UserlandBackend({ onStateChange: (c) => logStateChange(log, c) });
+  const kernel = new KernelBackend();
+  const probes = new DaemonProbes((line) => log.info(line));
   const daemon = new Daemon({
     paths: runtimePaths(),
-    backends: { userland: new UserlandBackend(), kernel: new KernelBackend() },
+    backends: { userland, kernel },
     configFile,
     loadConfig: async (path) => {
       const doc = await loadConfigDocument(path);
@@ -100,17 +147,52 @@ async function runDaemon(configFile: string | null): Promise<void> {
     onConfigApplied: () => probes.commit(),
     log,
   });
+  // Listening first: a taken port fails before any tunnel is touched.
+  const metrics = await startMetrics(
+    metricsAddress,
+    'daemon',
+    [
+      tunnelCollector({
+        tunnels: () => daemon.list(),
+        unmatchedDrops: () => sumDrops([userland.unmatchedDrops(), kernel.unmatchedDrops()]),
+      }),
+      probeCollector(() => probes.statuses()),
+    ],
+    log,
+  );
   try {
     await daemon.start();
   } catch (err) {
-    throw new CliError((err as Error).message);
+    await metrics?.close();
+    const field = (err as { field?: unknown }).field;
+    log.error('start failed', {
+      error: (err as Error).message,
+      field: typeof field === 'string' ? field : undefined,
+    });
+    throw new CliError((err as Error).message, 1, true);
   }
-  process.once('SIGTERM', () => void daemon.stop('SIGTERM'));
-  process.once('SIGINT', () => void daemon.stop('SIGINT'));
-  process.on('SIGHUP', () => void daemon.reload());
+  const summary = () => `${daemon.list().length} tunnel(s)`;
+  notifier.ready(summary());
+  const stop = (signal: string) => {
+    notifier.stopping(`stopping (${signal})`);
+    void daemon.stop(signal);
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    notifier.reloading('reloading');
+    void daemon.reload().then(() => notifier.ready(summary()));
+  });
   await daemon.stopped;
   // Probed devices the daemon took down come back up: without it nobody would.
   await probes.close();
+  await metrics?.close();
+}
+
+function sumDrops(all: Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const drops of all) for (const [k, v] of Object.entries(drops)) out[k] = (out[k] ?? 0) + v;
+  return out;
 }
 
 async function showStatus(json: boolean): Promise<void> {

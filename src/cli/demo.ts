@@ -6,7 +6,7 @@ import { runDemo } from '../demo/demo.ts';
 import { CliError } from './errors.ts';
 
 const HELP = `
-Builds two network namespaces (greoip-demo-a, greoip-demo-b) joined by veth,
+Builds two network namespaces (greoip-demo-a-PID, greoip-demo-b-PID) joined by veth,
 starts a greoip daemon in each, and runs an EoIP tunnel (tid 100, IPv4
 underlay) and an EoIPv6 tunnel (tid 1234) between them with keepalive 2,3.
 Pings through both, then shows "eoip list" on both sides every 2 seconds:

@@ -4,6 +4,8 @@ export class CliError extends Error {
   constructor(
     message: string,
     readonly exitCode = 1,
+    /** Already written by the command's own logger (src/log): only set the exit status. */
+    readonly reported = false,
   ) {
     super(message);
   }
@@ -20,7 +22,7 @@ export async function runCli(prog: string, main: () => Promise<void>): Promise<v
     await main();
   } catch (err) {
     if (err instanceof CliError) {
-      process.stderr.write(`${prog}: ${err.message}\n`);
+      if (!err.reported) process.stderr.write(`${prog}: ${err.message}\n`);
       process.exitCode = err.exitCode;
       return;
     }

@@ -14,6 +14,8 @@ import {
 } from '../gre-keepalive/index.ts';
 import { Prober, ProbeTargetError } from '../gre-keepalive-io/prober.ts';
 import { UserlandReflector } from '../gre-keepalive-io/reflector.ts';
+import { probeCollector, reflectorCollector } from '../metrics/gre-keepalive.ts';
+import { createNotifier } from '../systemd/notify.ts';
 import { CliError } from './errors.ts';
 import {
   parseRateLimit,
@@ -22,6 +24,13 @@ import {
   policyOption,
   rateLimitOption,
 } from './gre-keepalive-options.ts';
+import {
+  loggerFrom,
+  metricsAddressFrom,
+  type ServiceOptions,
+  serviceOptions,
+  startMetrics,
+} from './service-options.ts';
 
 const PROBE_HELP = `
 Does for a Linux GRE tunnel what "keepalive 10 3" does on a Cisco tunnel:
@@ -65,7 +74,7 @@ Needs CAP_NET_RAW and CAP_NET_ADMIN. Examples:
   gre-keepalive probe tun6 --layout gre6
   gre-keepalive probe --local 192.0.2.1 --remote 198.51.100.2 --key 77`;
 
-interface ProbeOptions {
+interface ProbeOptions extends ServiceOptions {
   local: string[];
   remote: string[];
   key?: string;
@@ -85,7 +94,7 @@ interface ProbeOptions {
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function registerProbeCommand(program: Command): void {
-  program
+  const command = program
     .command('probe')
     .summary('send keepalives for gre tunnels; take a tunnel down when its peer stops answering')
     .description('Probe gre/ip6gre tunnels with GRE keepalives, as routers do, and follow their state.')
@@ -116,11 +125,11 @@ export function registerProbeCommand(program: Command): void {
     .option('--reflect', 'also answer keepalives in this process (the userland reflector)')
     .addOption(peerOption())
     .addOption(policyOption())
-    .addOption(rateLimitOption())
-    .addHelpText('after', PROBE_HELP)
-    .action(async (devs: string[], opts: ProbeOptions) => {
-      await probe(devs, opts);
-    });
+    .addOption(rateLimitOption());
+  for (const option of serviceOptions()) command.addOption(option);
+  command.addHelpText('after', PROBE_HELP).action(async (devs: string[], opts: ProbeOptions) => {
+    await probe(devs, opts);
+  });
 }
 
 function number(option: string, text: string, min: number, max: number, integer: boolean): number {
@@ -174,6 +183,9 @@ function familyOf(option: string, text: string): 4 | 6 {
 
 async function probe(devs: string[], opts: ProbeOptions): Promise<void> {
   const targets = targetsFrom(devs, opts);
+  const log = loggerFrom(opts, 'gre-keepalive');
+  const metricsAddress = metricsAddressFrom(opts);
+  const notifier = createNotifier();
   const reflector = opts.reflect
     ? new UserlandReflector(policyFrom({ peer: opts.peer, policy: opts.policy }), {
         limit: parseRateLimit(opts.rateLimit),
@@ -181,13 +193,15 @@ async function probe(devs: string[], opts: ProbeOptions): Promise<void> {
     : null;
   let prober: Prober;
   try {
-    prober = new Prober(targets);
+    prober = new Prober(targets, { log: (line) => log.info(line) });
     await prober.start();
   } catch (err) {
-    if (err instanceof ProbeTargetError) throw new CliError(err.message);
-    throw new CliError(
-      `cannot start probing: ${(err as Error).message} (needs CAP_NET_RAW and CAP_NET_ADMIN)`,
-    );
+    const message =
+      err instanceof ProbeTargetError
+        ? err.message
+        : `cannot start probing: ${(err as Error).message} (needs CAP_NET_RAW and CAP_NET_ADMIN)`;
+    log.error('start failed', { error: message });
+    throw new CliError(message, 1, true);
   }
   try {
     reflector?.start();
@@ -195,17 +209,31 @@ async function probe(devs: string[], opts: ProbeOptions): Promise<void> {
     await prober.close();
     throw new CliError(`cannot open the reflector's raw sockets: ${(err as Error).message}`);
   }
+  let metrics: Awaited<ReturnType<typeof startMetrics>>;
+  try {
+    const collectors = [probeCollector(() => prober.statuses())];
+    if (reflector) collectors.push(reflectorCollector(() => reflector.counters()));
+    metrics = await startMetrics(metricsAddress, 'gre-keepalive', collectors, log);
+  } catch (err) {
+    reflector?.close();
+    await prober.close();
+    throw err;
+  }
   for (const s of prober.statuses()) {
     const key = s.okey === null ? '' : `, key ${s.okey}${s.ikey !== s.okey ? `/${s.ikey}` : ''}`;
-    process.stderr.write(
-      `gre-keepalive: probing ${s.tunnel} (${s.local} -> ${s.remote}${key}, ${s.layout}) every ${s.interval} s, down after ${s.retries} intervals without an answer\n`,
+    log.info(
+      `probing ${s.tunnel} (${s.local} -> ${s.remote}${key}, ${s.layout}) every ${s.interval} s, down after ${s.retries} intervals without an answer`,
     );
   }
-  if (reflector) process.stderr.write('gre-keepalive: answering keepalives\n');
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+  if (reflector) log.info('answering keepalives', { policy: opts.policy });
+  notifier.ready(`probing ${targets.length} tunnel(s)`);
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
   });
+  notifier.stopping(`stopping (${signal})`);
   reflector?.close();
   await prober.close();
+  await metrics?.close();
+  log.info('stopped', { reason: signal });
 }

@@ -8,7 +8,9 @@ import { type ExplainInput, explainWithBpf } from '../bpf/explain.ts';
 import { type Explained, explainPacket } from '../gre-keepalive/explain.ts';
 import { type Layout, type Mode, type Policy, VERDICT_NAMES, Verdict } from '../gre-keepalive/index.ts';
 import { UserlandReflector } from '../gre-keepalive-io/reflector.ts';
+import { reflectorCollector } from '../metrics/gre-keepalive.ts';
 import { CaptureFormatError, LINKTYPE, readCaptureFile } from '../pcap/index.ts';
+import { createNotifier } from '../systemd/notify.ts';
 import { CliError } from './errors.ts';
 import {
   parseRateLimit,
@@ -17,6 +19,13 @@ import {
   policyOption,
   rateLimitOption,
 } from './gre-keepalive-options.ts';
+import {
+  loggerFrom,
+  metricsAddressFrom,
+  type ServiceOptions,
+  serviceOptions,
+  startMetrics,
+} from './service-options.ts';
 
 const WHY: Record<number, string> = {
   [Verdict.NOT_GRE]: 'not GRE (IP protocol 47)',
@@ -36,7 +45,11 @@ when its inner packet is a small GRE keepalive whose source is our own address
 (the outer destination) and whose destination is the sender (or, with
 --policy nat, the sender's private address, rewritten); everything else is
 counted and ignored, so the reflector is never an open relay. Counters are
-printed every --interval seconds and on exit (SIGINT/SIGTERM).
+printed every --interval seconds and on exit (SIGINT/SIGTERM); with --metrics
+they are served to Prometheus. Start and stop are logged (JSON lines off a
+terminal, --log-format); packets never are. Under systemd (Type=notify) it
+reports READY=1 once its sockets are open (gre-keepalive.service, installed by
+greoip install-units).
 
 A spoofed requester cannot hold up anyone else's answer. Each source (where
 the answer goes) gets --rate-limit answers a second, default 10 with bursts
@@ -50,6 +63,7 @@ answers to everyone else never queue behind them.
 
 Needs CAP_NET_RAW. Examples:
   gre-keepalive run
+  gre-keepalive run --interval 0 --metrics 127.0.0.1:9465
   gre-keepalive run --peer 192.0.2.0/24 --peer 2001:db8::/32 --policy nat`;
 
 const EXPLAIN_HELP = `
@@ -66,7 +80,7 @@ Examples:
 
 export function registerKeepaliveCommands(program: Command, withRun = true): void {
   if (withRun) {
-    program
+    const runCommand = program
       .command('run')
       .summary('answer GRE keepalives from user space (foreground)')
       .description('Answer GRE and GRE6 keepalives with raw sockets, in the foreground.')
@@ -75,11 +89,11 @@ export function registerKeepaliveCommands(program: Command, withRun = true): voi
       .addOption(rateLimitOption())
       .option('--no-ipv6', 'do not open the IPv6 socket')
       .option('--interval <seconds>', 'how often to print counters (0: only on exit)', '10')
-      .option('--json', 'print counters as JSON lines')
-      .addHelpText('after', RUN_HELP)
-      .action(async (opts: RunOptions) => {
-        await run(opts);
-      });
+      .option('--json', 'print counters as JSON lines');
+    for (const option of serviceOptions()) runCommand.addOption(option);
+    runCommand.addHelpText('after', RUN_HELP).action(async (opts: RunOptions) => {
+      await run(opts);
+    });
   }
   program
     .command('explain')
@@ -124,7 +138,7 @@ interface ExplainOptions {
   json?: boolean;
 }
 
-interface RunOptions {
+interface RunOptions extends ServiceOptions {
   peer: string[];
   policy: Mode;
   rateLimit: string;
@@ -137,11 +151,28 @@ async function run(opts: RunOptions): Promise<void> {
   const interval = Number(opts.interval);
   if (!Number.isFinite(interval) || interval < 0)
     throw new CliError(`--interval: ${opts.interval} is not a number of seconds`);
+  const log = loggerFrom(opts, 'gre-keepalive');
+  const metricsAddress = metricsAddressFrom(opts);
+  const notifier = createNotifier();
   const reflector = new UserlandReflector(policyFrom(opts), { limit: parseRateLimit(opts.rateLimit) });
   try {
     reflector.start({ ipv6: opts.ipv6 });
   } catch (err) {
-    throw new CliError(`cannot open raw sockets: ${(err as Error).message} (needs CAP_NET_RAW)`);
+    const message = `cannot open raw sockets: ${(err as Error).message} (needs CAP_NET_RAW)`;
+    log.error('start failed', { error: message });
+    throw new CliError(message, 1, true);
+  }
+  let metrics: Awaited<ReturnType<typeof startMetrics>>;
+  try {
+    metrics = await startMetrics(
+      metricsAddress,
+      'gre-keepalive',
+      [reflectorCollector(() => reflector.counters())],
+      log,
+    );
+  } catch (err) {
+    reflector.close();
+    throw err;
   }
   const print = () => {
     const c = reflector.counters();
@@ -158,17 +189,23 @@ async function run(opts: RunOptions): Promise<void> {
         `seen: ${seen.join(', ') || 'nothing'}\n`,
     );
   };
-  process.stderr.write(
-    `gre-keepalive: answering keepalives (policy ${opts.policy}${opts.peer.length ? `, peers ${opts.peer.join(' ')}` : ', any peer'})\n`,
-  );
-  const timer = interval > 0 ? setInterval(print, interval * 1000) : null;
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  log.info('answering keepalives', {
+    policy: opts.policy,
+    peers: opts.peer.length > 0 ? opts.peer : 'any',
+    ipv6: opts.ipv6,
   });
+  notifier.ready(`answering keepalives (policy ${opts.policy})`);
+  const timer = interval > 0 ? setInterval(print, interval * 1000) : null;
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  notifier.stopping(`stopping (${signal})`);
   if (timer) clearInterval(timer);
   reflector.close();
+  await metrics?.close();
+  const c = reflector.counters();
+  log.info('stopped', { reason: signal, replies_sent: c.repliesSent, reply_errors: c.replyErrors });
   print();
 }
 

@@ -3,6 +3,9 @@ import type { Command } from 'commander';
 import { AttachError, status as bpfStatus, type DeviceCounters } from '../bpf/attach.ts';
 import type { ProbeStatus } from '../gre-keepalive-io/prober.ts';
 import { listProbers, queryProber } from '../gre-keepalive-io/status-socket.ts';
+import { buildInfoCollector } from '../metrics/build-info.ts';
+import { bpfReflectorCollector, probeCollector } from '../metrics/gre-keepalive.ts';
+import { renderExposition } from '../metrics/registry.ts';
 import { CliError } from './errors.ts';
 
 const STATUS_HELP = `
@@ -11,7 +14,9 @@ network namespace, from any shell in it: state (up/down), when the last answer
 came, keepalives sent and answered. Then the devices with the eBPF reflector
 (gre-keepalive attach) and its counters per verdict.
 
---json prints {"probes": [...], "reflectors": [...]}.`;
+--json prints {"probes": [...], "reflectors": [...]}; --metrics the same in the
+Prometheus text format, e.g. for node_exporter's textfile collector:
+  gre-keepalive status --metrics > /var/lib/prometheus/node-exporter/gre-keepalive.prom`;
 
 export function registerStatusCommand(program: Command): void {
   program
@@ -19,8 +24,9 @@ export function registerStatusCommand(program: Command): void {
     .summary('probed tunnels and their state; devices with the eBPF reflector and its counters')
     .argument('[dev]', 'only this device (or probed tunnel)')
     .option('--json', 'print JSON')
+    .option('--metrics', 'print the Prometheus text format (node_exporter textfile, scripts)')
     .addHelpText('after', STATUS_HELP)
-    .action(async (dev: string | undefined, opts: { json?: boolean }) => {
+    .action(async (dev: string | undefined, opts: { json?: boolean; metrics?: boolean }) => {
       const probes = (await probeStatuses()).filter(
         (p) => dev === undefined || p.device === dev || p.tunnel === dev,
       );
@@ -34,6 +40,15 @@ export function registerStatusCommand(program: Command): void {
             err instanceof AttachError ? `${err.field}: ${err.message}` : (err as Error).message,
           );
         }
+      }
+      if (opts.metrics) {
+        const collectors = [
+          buildInfoCollector('gre-keepalive'),
+          bpfReflectorCollector(() => reflectors),
+          probeCollector(() => probes),
+        ];
+        process.stdout.write(renderExposition(collectors.flatMap((c) => c())));
+        return;
       }
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ probes, reflectors }, null, 2)}\n`);

@@ -7,6 +7,7 @@ import { registerDemo } from './demo.ts';
 import { runCli } from './errors.ts';
 import { registerKeepaliveCommands } from './gre-keepalive-run.ts';
 import { registerInspect } from './inspect.ts';
+import { registerInstallUnits } from './install-units.ts';
 import { registerKmod } from './kmod.ts';
 
 export function buildProgram(): Command {
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
     .description('the GRE keepalive reflector (also the gre-keepalive command)');
   registerKeepaliveCommands(greKeepalive, false);
   registerKmod(program);
+  registerInstallUnits(program);
   return program;
 }
 

@@ -20,6 +20,7 @@ import {
 } from '../backend/types.ts';
 import { resolveTunnel } from '../config/tunnel.ts';
 import type { BackendName, TunnelConfig } from '../eoip/config.ts';
+import { type LogFields, type Logger, type LogLevel, RepeatLimiter } from '../log/logger.ts';
 import { VERSION } from '../version.ts';
 import { InterfaceRemover } from './interfaces.ts';
 import { type NamespaceIdentity, namespaceIdentity, netnsId, type RuntimePaths } from './paths.ts';
@@ -44,8 +45,8 @@ export interface DaemonOptions {
   loadConfig: (path: string) => Promise<TunnelConfig[]>;
   /** After a config file (at start or on SIGHUP) was applied whole: what else it configures (probes). */
   onConfigApplied?: () => Promise<void>;
-  /** Every line the daemon logs goes through here. */
-  log: (line: string) => void;
+  /** Every event the daemon logs goes through this logger (src/log): one line each, with fields. */
+  log: Logger;
   /** The namespace's facts (default: the system's). */
   host?: Host;
   identity?: NamespaceIdentity;
@@ -106,13 +107,18 @@ export class Daemon {
     this.markStopped = resolve;
   });
 
+  /** Refused requests come from outside: a flood of them must not flood the log. */
+  private readonly refusals: RepeatLimiter;
+
   constructor(private readonly opts: DaemonOptions) {
     this.host = opts.host ?? systemHost();
     this.state = new StateWriter(opts.paths.state);
+    this.refusals = new RepeatLimiter(opts.log);
   }
 
-  private log(line: string): void {
-    this.opts.log(line);
+  /** The daemon's one way to log: an event, its level and fields. */
+  private log(level: LogLevel, msg: string, fields?: LogFields): void {
+    this.opts.log.log(level, msg, fields);
   }
 
   async start(): Promise<void> {
@@ -146,9 +152,12 @@ export class Daemon {
       throw err;
     }
     if (this.dormant.size > 0) this.scheduleRetry();
-    this.log(
-      `started in ${netnsId()} (cookie ${this.identity.cookie}) with ${this.tunnels.size} tunnel(s); control socket ${paths.socket}`,
-    );
+    this.log('info', 'started', {
+      netns: netnsId(),
+      cookie: this.identity.cookie,
+      tunnels: this.tunnels.size,
+      socket: paths.socket,
+    });
     if (this.opts.configFile) await this.opts.onConfigApplied?.();
   }
 
@@ -165,25 +174,29 @@ export class Daemon {
         return [];
       case 'foreign': {
         const aside = await setAside(path, 'foreign');
-        this.log(
-          `${path} was written in another network namespace (cookie ${read.netns.cookie}, boot ${read.netns.bootId}; ` +
-            `this one is cookie ${this.identity!.cookie}): not adopted, moved to ${aside}`,
-        );
+        this.log('warn', 'state file of another network namespace not adopted', {
+          path,
+          cookie: read.netns.cookie,
+          boot: read.netns.bootId,
+          own_cookie: this.identity!.cookie,
+          moved_to: aside,
+        });
         return [];
       }
       case 'corrupt': {
         const aside = await setAside(path, 'corrupt');
-        this.log(
-          `${path} is not a usable state file (${read.reason}): moved to ${aside}; ` +
-            'starting without tunnels, and the interfaces it listed are left alone',
-        );
+        this.log('warn', 'state file unusable: starting without tunnels, its interfaces left alone', {
+          path,
+          reason: read.reason,
+          moved_to: aside,
+        });
         return [];
       }
       case 'ours':
         if (read.problems.length > 0) {
           const copy = await setAside(path, 'corrupt', true);
           for (const problem of read.problems)
-            this.log(`${path}: ${problem}: entry left out (the file is kept as ${copy})`);
+            this.log('warn', 'state entry left out', { path, reason: problem, kept_as: copy });
         }
         return read.tunnels;
     }
@@ -196,9 +209,11 @@ export class Daemon {
         await this.applyPlan(planChanges(this.configs(), wantedAdding(this.configs(), config)), false);
       } catch (err) {
         this.dormant.set(config.name, { config, reason: (err as Error).message });
-        this.log(
-          `not restored ${config.name}: ${(err as Error).message} (kept; retried every ${this.retryMs() / 1000} s)`,
-        );
+        this.log('warn', 'tunnel not restored, kept and retried', {
+          tunnel: config.name,
+          error: (err as Error).message,
+          retry_seconds: this.retryMs() / 1000,
+        });
       }
     }
   }
@@ -222,10 +237,11 @@ export class Daemon {
       try {
         // The plan holds the dormant tunnel already; bringing it up is a change of it.
         await this.applyPlan({ steps: [{ op: 'change', config: d.config }] }, false);
-        this.log(`restored ${name}`);
+        this.log('info', 'tunnel restored', { tunnel: name });
       } catch (err) {
         const reason = (err as Error).message;
-        if (reason !== d.reason) this.log(`not restored ${name}: ${reason}`);
+        if (reason !== d.reason)
+          this.log('warn', 'tunnel not restored, kept and retried', { tunnel: name, error: reason });
         d.reason = reason;
       }
     }
@@ -322,6 +338,7 @@ export class Daemon {
       return;
     }
     if (!READ_ONLY_OPS.has(request.op) && peerUid(conn) !== 0) {
+      this.refusals.log('permission', 'warn', 'request refused', { op: request.op, reason: 'not root' });
       this.reply(conn, { ok: false, error: 'permission denied: only root may change tunnels' });
       return;
     }
@@ -330,10 +347,15 @@ export class Daemon {
     } catch (err) {
       const e = err as Error & { field?: unknown };
       if (!EXPECTED_ERRORS.has(e.name)) {
-        this.log(`internal error on ${request.op}: ${e.stack ?? String(err)}`);
-        this.reply(conn, { ok: false, error: `internal error: ${e.message} (see the daemon log)` });
+        this.log('error', 'internal error', { op: request.op, error: e.stack ?? String(err) });
+        this.reply(conn, { ok: false, error: `internal error: $e.message(see the daemon log)` });
         return;
       }
+      this.refusals.log(request.op, 'warn', 'request refused', {
+        op: request.op,
+        error: e.message,
+        field: typeof e.field === 'string' ? e.field : undefined,
+      });
       this.reply(conn, {
         ok: false,
         error: e.message,
@@ -520,14 +542,14 @@ export class Daemon {
     }
     const done = new Map<string, TunnelStatus>();
     const undo: (() => Promise<unknown>)[] = [];
-    const logs: string[] = [];
+    const logs: [string, LogFields][] = [];
     try {
       for (const step of plan.steps) {
         const { config } = step;
         if (step.op === 'add') {
           done.set(config.name, await this.create(config));
           undo.push(() => this.destroy(config.name));
-          logs.push(`added ${describe(config)}`);
+          logs.push(['tunnel added', describe(config)]);
         } else if (step.op === 'change') {
           const old = this.tunnels.get(config.name);
           const wasDormant = this.dormant.get(config.name);
@@ -539,7 +561,7 @@ export class Daemon {
               this.dormant.set(config.name, wasDormant);
             }
           });
-          logs.push(`changed ${describe(config)}`);
+          logs.push(['tunnel changed', describe(config)]);
         } else {
           const wasDormant = this.dormant.get(config.name);
           const ifindex = this.owned.get(config.name);
@@ -551,18 +573,20 @@ export class Daemon {
             if (base) this.base.set(config.name, base);
             if (wasDormant && ifindex !== undefined) this.owned.set(config.name, ifindex);
           });
-          logs.push(`deleted ${config.name}`);
+          logs.push(['tunnel deleted', { tunnel: config.name, backend: config.backend }]);
         }
       }
       await this.state.write(this.record());
     } catch (err) {
       for (const step of undo.reverse()) {
-        await step().catch((e: Error) => this.log(`undo failed, state may differ: ${e.message}`));
+        await step().catch((e: Error) =>
+          this.log('error', 'undo failed, state may differ', { error: e.message }),
+        );
       }
       await this.state.discard();
       throw err;
     }
-    for (const line of logs) this.log(line);
+    for (const [msg, fields] of logs) this.log('info', msg, fields);
     if (retryDormant && this.dormant.size > 0) this.scheduleRetry();
     return done;
   }
@@ -602,16 +626,22 @@ export class Daemon {
     return this.enqueue(async () => {
       const file = this.opts.configFile;
       if (!file) {
-        this.log('SIGHUP: no config file to reload (started without --config)');
+        this.log('warn', 'reload ignored: started without --config');
         return;
       }
       try {
         const wanted = await this.opts.loadConfig(file);
-        await this.applyPlan(planChanges(this.configs(), wanted));
-        this.log(`reloaded ${file}: ${this.tunnels.size} tunnel(s)`);
+        const plan = planChanges(this.configs(), wanted);
+        await this.applyPlan(plan);
+        this.log('info', 'config reloaded', { file, tunnels: this.tunnels.size, ...changesOf(plan) });
         await this.opts.onConfigApplied?.();
       } catch (err) {
-        this.log(`reload of ${file} refused, running tunnels untouched: ${(err as Error).message}`);
+        const field = (err as { field?: unknown }).field;
+        this.log('error', 'config reload refused, running tunnels untouched', {
+          file,
+          error: (err as Error).message,
+          field: typeof field === 'string' ? field : undefined,
+        });
       }
     });
   }
@@ -631,16 +661,31 @@ export class Daemon {
     // The counters as they are now, for the next daemon to carry on from.
     await this.state
       .write(this.record())
-      .catch((err: Error) => this.log(`counters not saved: ${err.message}`));
+      .catch((err: Error) => this.log('warn', 'counters not saved', { error: err.message }));
     await this.closeBackends(true);
     await rm(this.opts.paths.socket, { force: true });
     await rm(this.opts.paths.pid, { force: true });
-    this.log(`stopped (${reason}); ${this.tunnels.size} interface(s) kept with carrier off`);
+    this.log('info', 'stopped', { reason, tunnels: this.tunnels.size, interfaces: 'kept, carrier off' });
     this.markStopped();
   }
 }
 
-function describe(c: TunnelConfig): string {
-  const ka = c.keepalive ? `${c.keepalive.interval},${c.keepalive.retries}` : 'none';
-  return `${c.name} (${c.family === 6 ? 'eoipv6' : 'eoip'} tid ${c.tunnelId} remote ${c.remote}${c.local ? ` local ${c.local}` : ''} keepalive ${ka} mtu ${c.mtu}, ${c.backend})`;
+/** A tunnel's configuration as log fields. */
+function describe(c: TunnelConfig): LogFields {
+  return {
+    tunnel: c.name,
+    kind: c.family === 6 ? 'eoipv6' : 'eoip',
+    tunnel_id: c.tunnelId,
+    remote: c.remote,
+    local: c.local ?? undefined,
+    keepalive: c.keepalive ? `${c.keepalive.interval},${c.keepalive.retries}` : 'none',
+    mtu: c.mtu,
+    backend: c.backend,
+  };
+}
+
+/** What a plan changes, by tunnel name: the fields of the reload line. */
+function changesOf(plan: Plan): { added: string[]; changed: string[]; removed: string[] } {
+  const names = (op: string) => plan.steps.filter((s) => s.op === op).map((s) => s.config.name);
+  return { added: names('add'), changed: names('change'), removed: names('remove') };
 }

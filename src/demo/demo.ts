@@ -22,9 +22,11 @@ export interface DemoOptions {
   out: (text: string) => void;
 }
 
+/** Namespace names carry the pid, so two demos (or a demo and a test) never share a namespace. */
+const RUN = process.pid.toString(36);
 const PAIR: VethPair = {
-  a: { netns: 'greoip-demo-a', dev: 'veth-demo-a', v4: '192.0.2.1', v6: '2001:db8:d0::1' },
-  b: { netns: 'greoip-demo-b', dev: 'veth-demo-b', v4: '192.0.2.2', v6: '2001:db8:d0::2' },
+  a: { netns: `greoip-demo-a-${RUN}`, dev: 'veth-demo-a', v4: '192.0.2.1', v6: '2001:db8:d0::1' },
+  b: { netns: `greoip-demo-b-${RUN}`, dev: 'veth-demo-b', v4: '192.0.2.2', v6: '2001:db8:d0::2' },
 };
 
 const TUNNELS = [

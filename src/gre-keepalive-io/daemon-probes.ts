@@ -7,7 +7,7 @@
  * and `gre-keepalive status` says why.
  */
 import type { ProbeTarget } from '../gre-keepalive/index.ts';
-import { Prober } from './prober.ts';
+import { Prober, type ProbeStatus } from './prober.ts';
 
 export class DaemonProbes {
   private prober: Prober | null = null;
@@ -39,6 +39,11 @@ export class DaemonProbes {
     } catch (err) {
       this.log(`gre-keepalive: probes not started: ${(err as Error).message}`);
     }
+  }
+
+  /** The running probes' status (for metrics), empty when none. */
+  statuses(): ProbeStatus[] {
+    return this.prober?.statuses() ?? [];
   }
 
   async close(): Promise<void> {

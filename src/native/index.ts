@@ -116,6 +116,7 @@ interface NativeAddon {
   netlinkOpen(): number;
   netlinkSend(fd: number, message: Uint8Array): void;
   netlinkRecv(fd: number, timeoutMs: number): Buffer | null;
+  unixDatagramSend(path: string, message: Buffer): void;
   BatchIo: new (
     fd: number,
     kind: BatchKind,
@@ -223,6 +224,14 @@ export const netlink = {
     return loadNative().netlinkRecv(fd, timeoutMs);
   },
 };
+
+/**
+ * One datagram to a unix datagram socket: an absolute path, or `@name` for an abstract socket (as
+ * $NOTIFY_SOCKET gives them). Node's dgram module has no AF_UNIX.
+ */
+export function unixDatagramSend(path: string, message: Buffer): void {
+  loadNative().unixDatagramSend(path, message);
+}
 
 /** close(2) on any fd the addon returned. */
 export function close(fd: number): void {

@@ -12,6 +12,7 @@ import type { RuntimePaths } from '../../src/daemon/paths.ts';
 import type { Host } from '../../src/daemon/preflight.ts';
 import { Daemon } from '../../src/daemon/server.ts';
 import type { TunnelConfig } from '../../src/eoip/config.ts';
+import { Logger } from '../../src/log/logger.ts';
 import { MemoryBackend } from './memory-backend.ts';
 
 export const IDENTITY = { cookie: '77', bootId: 'test-boot' };
@@ -20,7 +21,14 @@ export interface InProcess {
   daemon: Daemon;
   backend: MemoryBackend;
   paths: RuntimePaths;
-  logs: string[];
+  /** What the daemon logged, one parsed JSON line per event. */
+  logs: LogEvent[];
+}
+
+export interface LogEvent {
+  level: string;
+  msg: string;
+  [field: string]: unknown;
 }
 
 export async function startInProcess(
@@ -42,13 +50,17 @@ export async function startInProcess(
     pid: join(dir, 'daemon.pid'),
   };
   const backend = options.backend ?? new MemoryBackend();
-  const logs: string[] = [];
+  const logs: LogEvent[] = [];
   const daemon = new Daemon({
     paths,
     backends: { userland: backend },
     configFile: options.config ? join(dir, 'tunnels.yaml') : null,
     loadConfig: async () => options.config!(),
-    log: (line) => logs.push(line),
+    log: new Logger({
+      component: 'daemon',
+      format: 'json',
+      sink: { write: (line: string) => logs.push(JSON.parse(line) as LogEvent) },
+    }),
     identity: IDENTITY,
     host: { interfaceIndex: () => null, canBind: () => true, ...options.host },
     ...(options.retryMs === undefined ? {} : { retryMs: options.retryMs }),

@@ -68,7 +68,7 @@ test('malformed requests get an error naming what is wrong, never an internal er
     t.regex(String(reply.error), error, line);
   }
   t.deepEqual(
-    logs.filter((l) => l.includes('internal error')),
+    logs.filter((l) => l.msg === 'internal error'),
     [],
   );
 });

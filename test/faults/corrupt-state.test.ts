@@ -55,7 +55,7 @@ for (const [what, corrupt, reason] of [
     t.is(add.status, 0, add.stderr);
     t.regex(
       daemonLog(root, ns),
-      /is not a usable state file .*moved to .*state\.json\.corrupt-.*the interfaces it listed are left alone/,
+      /"msg":"state file unusable: starting without tunnels, its interfaces left alone".*"moved_to":"[^"]*state\.json\.corrupt-/,
     );
     t.true(files(runtimeDir(root, ns)).some((f) => f.startsWith('state.json.corrupt-')));
     const listed = JSON.parse(eoipIn(ns, env, ['list', '--json']).stdout) as { config: { name: string } }[];
@@ -97,7 +97,7 @@ test.serial(
     t.is(add.status, 0, add.stderr);
     t.regex(
       daemonLog(root, ns),
-      /tunnels\[0\]\.config: tunnel-id: "one" is not an integer: entry left out \(the file is kept as .*corrupt-/,
+      /"msg":"state entry left out".*"reason":"tunnels\[0\]\.config: tunnel-id: \\"one\\" is not an integer".*"kept_as":"[^"]*corrupt-/,
     );
     const listed = JSON.parse(eoipIn(ns, env, ['list', '--json']).stdout) as { config: { name: string } }[];
     t.deepEqual(

@@ -190,10 +190,10 @@ export async function spawnDaemon(
   t.teardown(() => {
     child.kill('SIGKILL');
   });
-  for (let i = 0; i < 300 && !/started in /.test(log); i++) {
+  for (let i = 0; i < 300 && !/"msg":"started"/.test(log); i++) {
     if (child.exitCode !== null) throw new Error(`daemon in ${netns} exited: ${log}`);
     await sleep(50);
   }
-  if (!/started in /.test(log)) throw new Error(`daemon in ${netns} did not start: ${log}`);
+  if (!/"msg":"started"/.test(log)) throw new Error(`daemon in ${netns} did not start: ${log}`);
   return { child, log: () => log };
 }

@@ -57,8 +57,11 @@ test.serial(
     const add = eoipIn(fresh, env, ['add', 'name', 'mine', 'tid', '5', 'remote', '192.0.2.5']);
     t.is(add.status, 0, add.stderr);
     const log = daemonLog(root, fresh);
-    t.regex(log, /was written in another network namespace .*not adopted, moved to .*state\.json\.foreign-/);
-    t.regex(log, /started in .* with 0 tunnel\(s\).*\n.*added mine/);
+    t.regex(
+      log,
+      /"msg":"state file of another network namespace not adopted".*"moved_to":"[^"]*state\.json\.foreign-/,
+    );
+    t.regex(log, /"msg":"started".*"tunnels":0.*\n.*"msg":"tunnel added","tunnel":"mine"/);
     const listed = eoipIn(fresh, env, ['list', '--json']);
     t.deepEqual(
       (JSON.parse(listed.stdout) as { config: { name: string } }[]).map((s) => s.config.name),

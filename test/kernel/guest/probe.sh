@@ -10,7 +10,7 @@
 REPO=/host$(cat /lab/repo)
 NODE=/host/usr/bin/node
 GK="$NODE $REPO/dist/cli/gre-keepalive.js"
-INTERVAL=1
+INTERVAL=2
 RETRIES=2
 TUNNELS="gk4 gk6 gk4k gk6k"
 inA() { ip netns exec A "$@"; }
