@@ -128,6 +128,8 @@ interface Probe {
   index: number;
   /** Underlay device name (a gre device's `link`), '' for any. */
   underlay: string;
+  /** The device is administratively up (as last read). */
+  adminUp: boolean;
   carrier: CarrierMethod | 'none' | null;
   error: string | null;
   hooks: Promise<void>;
@@ -191,6 +193,7 @@ export class Prober {
       tunnel: null,
       index: 0,
       underlay: '',
+      adminUp: true,
       carrier: target.device === undefined || target.carrier === false ? 'none' : null,
       error: null,
       hooks: Promise.resolve(),
@@ -298,6 +301,7 @@ export class Prober {
       );
     if (p.index === 0 && p.carrier !== 'none') this.adopt(p, link);
     p.index = link.index;
+    p.adminUp = (link.flags & IFF_UP) !== 0;
     p.underlay = g.link === 0 ? '' : this.linkName(g.link);
     const local = g.local ?? this.sourceFor(dev, g.remote);
     return {
@@ -480,7 +484,10 @@ export class Prober {
         ? `${p.name}: down (no answer to ${p.target.retries} keepalives, ${p.target.intervalMs / 1000} s apart; ${last})`
         : `${p.name}: up (answered)`,
     );
-    if (p.carrier !== 'none' && p.index > 0) {
+    // A device someone else set down stays theirs: taking it "down" and later up would override them.
+    const theirs = state === 'down' && !p.adminUp && this.carrier.methodOf(p.index) === null;
+    if (theirs) this.log(`${p.name}: carrier left alone: the device is administratively down already`);
+    if (p.carrier !== 'none' && p.index > 0 && !theirs) {
       try {
         const change = state === 'down' ? this.carrier.down(p.index, p.name) : this.carrier.up(p.index);
         if (change) {
