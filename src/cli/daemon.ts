@@ -1,5 +1,6 @@
 /** `greoip daemon` and `greoip cleanup`. */
 import type { Command } from 'commander';
+import { EbpfBackend } from '../backend/ebpf.ts';
 import { KernelBackend } from '../backend/kernel.ts';
 import type { TunnelStateChange } from '../backend/types.ts';
 import { UserlandBackend } from '../backend/userland.ts';
@@ -137,7 +138,8 @@ async function runDaemon(configFile: string | null, opts: ServiceOptions): Promi
   const probes = new DaemonProbes((line) => log.info(line));
   const daemon = new Daemon({
     paths: runtimePaths(),
-    backends: { userland, kernel },
+    // The ebpf backend's slow path is the userland backend itself: one table, one set of raw sockets.
+    backends: { userland, kernel, ebpf: new EbpfBackend({ slowPath: userland }) },
     configFile,
     loadConfig: async (path) => {
       const doc = await loadConfigDocument(path);

@@ -11,7 +11,7 @@
  *       ttl: 255
  *       tos: 0
  *       link: eth0
- *       backend: userland
+ *       backend: userland     # or kernel, or ebpf
  *   gre-keepalive:          # optional: gre tunnels to probe (gre-keepalive probe)
  *     - device: gre1
  *       interval: 10

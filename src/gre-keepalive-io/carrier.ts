@@ -21,7 +21,7 @@ import { NetlinkError, type RtnlTransport } from '../backend/rtnl.ts';
 import { dumpAddressesRequest, parseAddress, readdRequest } from '../netlink/address.ts';
 import { adminStateRequest, protoDownRequest } from '../netlink/gre.ts';
 import type { NetlinkMessage } from '../netlink/message.ts';
-import { dumpRoutesRequest, isConfiguredRouteVia, readdRouteRequest } from '../netlink/route.ts';
+import { dumpRoutesRequest, isConfiguredRouteVia, readdRouteRequest } from '../netlink/route-restore.ts';
 
 export type CarrierMethod = 'proto-down' | 'admin';
 

@@ -32,7 +32,7 @@ import {
 import { BatchIo, isNativeSystemError, netnsCookie, raw } from '../native/index.ts';
 import { type GreLinkInfo, parseGreLink } from '../netlink/gre.ts';
 import { getLinkRequest } from '../netlink/link.ts';
-import { getRouteRequest, parseRouteLookup } from '../netlink/route.ts';
+import { getRouteRequest, parseRoute } from '../netlink/route.ts';
 import * as ipv4 from '../wire/ipv4.ts';
 import * as ipv6 from '../wire/ipv6.ts';
 import { type CarrierChange, CarrierControl, type CarrierMethod, type CarrierStore } from './carrier.ts';
@@ -336,17 +336,10 @@ export class Prober {
 
   /** A device without a local address sends from what the kernel would choose for the remote. */
   private sourceFor(dev: string, remote: string): string {
-    const v4 = ipv4.parseAddress(remote);
-    const dst =
-      v4 !== null
-        ? Uint8Array.of(v4 >>> 24, (v4 >>> 16) & 0xff, (v4 >>> 8) & 0xff, v4 & 0xff)
-        : ipv6.parseAddress(remote)!;
-    const route = parseRouteLookup(this.request((seq) => getRouteRequest(seq, dst))[0]!);
+    const route = parseRoute(this.request((seq) => getRouteRequest(seq, remote))[0]!);
     if (route.prefsrc === null)
       throw new ProbeTargetError(dev, `has no local address and the route to ${remote} names no source`);
-    return route.prefsrc.length === 4
-      ? ipv4.formatAddress(new DataView(route.prefsrc.buffer).getUint32(0))
-      : ipv6.formatAddress(route.prefsrc);
+    return route.prefsrc;
   }
 
   private request(build: (seq: number) => Buffer, dump = false) {

@@ -1,104 +1,105 @@
 /**
- * Routes (RTM_GETROUTE/NEWROUTE, <linux/rtnetlink.h>): the route to one
- * address (its source and output link), dumps, and putting back a dumped
- * route that went away with its link. Pure.
+ * rtnetlink messages the eBPF backend needs besides eoip links: the route to a tunnel's remote (which
+ * underlay interface and source address the kernel would use), and the veth pair that cuts GSO frames
+ * into segments. Builders and parsers only; src/backend/rtnl.ts moves the bytes.
  */
+import { isIP } from 'node:net';
+import * as ipv4 from '../wire/ipv4.ts';
+import * as ipv6 from '../wire/ipv6.ts';
+import { IFINFOMSG_LEN, IFLA, IFLA_INFO_DATA, IFLA_INFO_KIND, RTM_NEWLINK } from './link.ts';
 import {
-  align4,
   MessageWriter,
   type NetlinkMessage,
-  NLA_HDRLEN,
+  NetlinkParseError,
   NLM_F_ACK,
   NLM_F_CREATE,
-  NLM_F_DUMP,
   NLM_F_EXCL,
   NLM_F_REQUEST,
-  NLMSG_HDRLEN,
   parseAttrs,
 } from './message.ts';
-import { AF_INET, AF_INET6 } from './neighbour.ts';
 
 export const RTM_NEWROUTE = 24;
 export const RTM_GETROUTE = 26;
-/** struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type (u8 each), flags u32. */
-export const RTMSG_LEN = 12;
-const RTA = { DST: 1, OIF: 4, PREFSRC: 7, TABLE: 15 } as const;
-/** Attributes a route is made from; the rest of a dump (cache info, expiry, uid) is read-only. */
-const ROUTE_INPUT_ATTRS = new Set([1, 2, 4, 5, 6, 7, 8, 9, 11, 15, 16, 18, 20, 21, 22, 23]);
-const RTPROT_KERNEL = 2;
-const RTN_UNICAST = 1;
-/** RTM_F_CLONED: a cached route (IPv6 exceptions), not one anybody configured. */
-const RTM_F_CLONED = 0x200;
+const RTMSG_LEN = 12;
+const RTA_DST = 1;
+const RTA_OIF = 4;
+const RTA_GATEWAY = 5;
+const RTA_PREFSRC = 7;
+const AF_INET = 2;
+const AF_INET6 = 10;
+/** IFLA_GSO_MAX_SEGS: settable when a link is created. */
+const IFLA_GSO_MAX_SEGS = 40;
+/** VETH_INFO_PEER inside IFLA_INFO_DATA: an ifinfomsg and the peer's IFLA attributes. */
+const VETH_INFO_PEER = 1;
 
-export interface RouteLookup {
-  /** The preferred source address (4 or 16 bytes), or null. */
-  prefsrc: Uint8Array | null;
-  oif: number;
+/** An IPv4 or IPv6 literal as 4 or 16 bytes in network order. */
+export function addressToBytes(text: string): Uint8Array {
+  const family = isIP(text);
+  if (family === 4) {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, ipv4.parseAddress(text)! >>> 0);
+    return b;
+  }
+  if (family === 6) return ipv6.parseAddress(text)!;
+  throw new NetlinkParseError(`${text} is not an IP address`);
 }
 
-/** The kernel's route to `dst` (4 or 16 bytes), as `ip route get` asks for it. */
-export function getRouteRequest(seq: number, dst: Uint8Array): Buffer {
+export function bytesToAddress(b: Uint8Array): string {
+  if (b.length === 4) return ipv4.formatAddress(new DataView(b.buffer, b.byteOffset, 4).getUint32(0));
+  return ipv6.formatAddress(b);
+}
+
+/** RTM_GETROUTE for `dst`, optionally through interface `oif` (the tunnel's `link`). */
+export function getRouteRequest(seq: number, dst: string, oif = 0): Buffer {
+  const bytes = addressToBytes(dst);
+  const family = bytes.length === 4 ? AF_INET : AF_INET6;
   const w = new MessageWriter(RTM_GETROUTE, NLM_F_REQUEST, seq);
   w.header(RTMSG_LEN, (buf, at) => {
-    buf.writeUInt8(dst.length === 4 ? AF_INET : AF_INET6, at);
-    buf.writeUInt8(dst.length * 8, at + 1);
+    buf.writeUInt8(family, at);
+    buf.writeUInt8(bytes.length * 8, at + 1); // rtm_dst_len
   });
-  w.attr(RTA.DST, dst);
+  w.attr(RTA_DST, bytes);
+  if (oif > 0) w.u32(RTA_OIF, oif);
   return w.finish();
 }
 
-export function parseRouteLookup(msg: NetlinkMessage): RouteLookup {
-  const attrs = parseAttrs(msg.payload, RTMSG_LEN);
-  const src = attrs.get(RTA.PREFSRC);
-  const oif = attrs.get(RTA.OIF);
+export interface RouteInfo {
+  /** Output interface. */
+  oif: number;
+  /** The source address the kernel would pick, or null. */
+  prefsrc: string | null;
+  gateway: string | null;
+}
+
+export function parseRoute(msg: NetlinkMessage): RouteInfo {
+  if (msg.type !== RTM_NEWROUTE || msg.payload.length < RTMSG_LEN) {
+    throw new NetlinkParseError(`expected RTM_NEWROUTE, got type ${msg.type}`);
+  }
+  const a = parseAttrs(msg.payload, RTMSG_LEN);
+  const oif = a.get(RTA_OIF);
+  const src = a.get(RTA_PREFSRC);
+  const gw = a.get(RTA_GATEWAY);
   return {
-    prefsrc: src === undefined ? null : new Uint8Array(src),
-    oif: oif !== undefined && oif.length >= 4 ? oif.readUInt32LE(0) : 0,
+    oif: oif && oif.length >= 4 ? oif.readUInt32LE(0) : 0,
+    prefsrc: src ? bytesToAddress(src) : null,
+    gateway: gw ? bytesToAddress(gw) : null,
   };
 }
 
-/** A dump of every route of the family, all tables. */
-export function dumpRoutesRequest(seq: number, family: 4 | 6): Buffer {
-  const w = new MessageWriter(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq);
-  w.header(RTMSG_LEN, (buf, at) => buf.writeUInt8(family === 4 ? AF_INET : AF_INET6, at));
-  return w.finish();
-}
-
 /**
- * Whether a dumped route is one someone configured over link `index`, which the kernel removes with the
- * link's addresses when the link goes down and does not make again: unicast, through that link, not
- * made by the kernel itself (address prefix routes) and not a cached clone.
+ * A veth pair `name` <-> `peer`, both down; `name` gets gso_max_segs 1, so a GSO frame sent out of it
+ * is cut into segments in software (netif_skb_features drops the GSO features for it) before `peer`
+ * receives them one by one.
  */
-export function isConfiguredRouteVia(msg: NetlinkMessage, index: number): boolean {
-  const p = msg.payload;
-  if (msg.type !== RTM_NEWROUTE || p.length < RTMSG_LEN) return false;
-  if (p.readUInt8(5) === RTPROT_KERNEL || p.readUInt8(7) !== RTN_UNICAST) return false;
-  if (p.readUInt32LE(8) & RTM_F_CLONED) return false;
-  const oif = parseAttrs(p, RTMSG_LEN).get(RTA.OIF);
-  return oif !== undefined && oif.length >= 4 && oif.readUInt32LE(0) === index;
-}
-
-/** A dumped route as a request that adds it again (NLM_F_EXCL: still there is EEXIST, left alone). */
-export function readdRouteRequest(dumped: NetlinkMessage, seq: number): Buffer {
-  const p = dumped.payload;
-  const parts: Buffer[] = [p.subarray(0, RTMSG_LEN)];
-  let at = RTMSG_LEN;
-  while (at + NLA_HDRLEN <= p.length) {
-    const len = p.readUInt16LE(at);
-    if (len < NLA_HDRLEN || at + len > p.length) break;
-    if (ROUTE_INPUT_ATTRS.has(p.readUInt16LE(at + 2) & 0x3fff)) {
-      const padded = Buffer.alloc(align4(len));
-      p.copy(padded, 0, at, at + len);
-      parts.push(padded);
-    }
-    at += align4(len);
-  }
-  const body = Buffer.concat(parts);
-  const out = Buffer.alloc(NLMSG_HDRLEN + body.length);
-  out.writeUInt32LE(out.length, 0);
-  out.writeUInt16LE(RTM_NEWROUTE, 4);
-  out.writeUInt16LE(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 6);
-  out.writeUInt32LE(seq >>> 0, 8);
-  body.copy(out, NLMSG_HDRLEN);
-  return out;
+export function newSegmenterRequest(seq: number, name: string, peer: string, mtu: number): Buffer {
+  const w = new MessageWriter(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq);
+  w.header(IFINFOMSG_LEN, () => undefined);
+  w.string(IFLA.IFNAME, name).u32(IFLA.MTU, mtu).u32(IFLA_GSO_MAX_SEGS, 1);
+  w.beginNested(IFLA.LINKINFO).string(IFLA_INFO_KIND, 'veth').beginNested(IFLA_INFO_DATA);
+  w.beginNested(VETH_INFO_PEER);
+  // The peer's ifinfomsg comes first inside VETH_INFO_PEER, then its attributes.
+  w.header(IFINFOMSG_LEN, () => undefined);
+  w.string(IFLA.IFNAME, peer).u32(IFLA.MTU, mtu);
+  w.endNested().endNested().endNested();
+  return w.finish();
 }
