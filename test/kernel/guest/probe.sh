@@ -91,18 +91,33 @@ wait_log() {
     _i=$((_i + 1)); [ $_i -gt $(($3 * 10)) ] && return 1; sleep 0.1
   done
 }
+# B as a router: forwarding on throughout (turning IPv6 forwarding on and off is itself a change that
+# delays the first forwarded packets). The decapsulated request's source is B's own address, so IPv4
+# drops it as a martian unless accept_local; IPv6 has no such check: what arrives on gk6/gk6k goes to
+# table 100, a blackhole, unless B is answering.
+router_b() {
+  inB sysctl -qw net.ipv4.ip_forward=1 &&
+    inB sysctl -qw net.ipv6.conf.all.forwarding=1 &&
+    inB ip -6 route add blackhole default table 100 &&
+    inB ip -6 rule add iif gk6 lookup 100 &&
+    inB ip -6 rule add iif gk6k lookup 100
+}
+check router-b router_b
 linux_answers() {
-  # The decapsulated request's source is B's own address: a martian unless accept_local; B then
-  # forwards the inner packet to A. IPv6 has no martian-source check: forwarding is enough.
   for f in all gk4 gk4k; do inB sysctl -qw net.ipv4.conf.$f.accept_local=$1; done
-  inB sysctl -qw net.ipv4.ip_forward=$1
-  inB sysctl -qw net.ipv6.conf.all.forwarding=$1
+  if [ "$1" = 1 ]; then
+    inB ip -6 rule del iif gk6 lookup 100
+    inB ip -6 rule del iif gk6k lookup 100
+  else
+    inB ip -6 rule add iif gk6 lookup 100
+    inB ip -6 rule add iif gk6k lookup 100
+  fi
 }
 # reflector NAME: starts `gre-keepalive run` in B (in this shell, not in check's $(...): a background
 # process there would hold the substitution open) and reports NAME when it answers.
 reflector() {
   # Started by path: a shell function sent to the background would be a subshell, and $! its pid.
-  /usr/sbin/ip netns exec B $GK run --interval 0 >/tmp/run.log 2>&1 &
+  /usr/sbin/ip netns exec B $GK run --interval 0 --log-format text >/tmp/run.log 2>&1 &
   REFLECTOR=$!
   if wait_log /tmp/run.log 'answering keepalives' 120; then pass "$1"; else fail "$1" "$(cat /tmp/run.log)"; fi
   SINCE=$(centis)
@@ -120,18 +135,19 @@ expect_eq routes-through-tunnels "gk4 gk6" "$(route_devs)"
 reflector reflector-start
 # prober LOG: starts `gre-keepalive probe` on A's four tunnels (by path, as reflector does).
 prober() {
-  /usr/sbin/ip netns exec A $GK probe $TUNNELS --interval $INTERVAL --retries $RETRIES \
+  # Text logs: short console markers (a long last line may not reach the host before poweroff).
+  /usr/sbin/ip netns exec A $GK probe $TUNNELS --interval $INTERVAL --retries $RETRIES --log-format text \
     --on-down 'echo down $GRE_KEEPALIVE_DEVICE $GRE_KEEPALIVE_REMOTE >> /tmp/hooks' \
     --on-up 'echo up $GRE_KEEPALIVE_DEVICE >> /tmp/hooks' >"$1" 2>&1 &
   PROBER=$!
 }
 prober /tmp/probe.log
 check probe-start wait_log /tmp/probe.log 'probing gk6k' 120
-sleep $((INTERVAL * 3))
-pass status-json "$(inA $GK status --json)"
+sleep $((INTERVAL * 2))
+pass probe-start-log "$(grep probing /tmp/probe.log)"
 
 stop_reflector
-pass reflector-counters "$(cat /tmp/run.log)"
+pass reflector-counters "$(grep '^replies sent' /tmp/run.log)"
 if out=$(wait_carrier down 30 $SINCE); then pass down-reflector "$out"; else fail down-reflector "$out"; fi
 expect_eq routes-avoid-down-tunnels "va va" "$(route_devs)"
 check ping-fails-while-down sh -c '! ip netns exec A ping -c 1 -W 1 198.51.100.2'
