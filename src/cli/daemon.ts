@@ -53,6 +53,13 @@ off, so addresses and bridge membership survive a restart; kernel links stay
 up and keep forwarding. A restarted daemon takes both back. "eoip del"
 removes one tunnel and its interface; "greoip cleanup" removes all of them.
 
+The state file records the network namespace's cookie and each interface's
+ifindex: a namespace that reuses a deleted one's inode adopts nothing of it,
+and cleanup without a daemon removes only interfaces it can prove greoip made.
+Each change is checked against the host first and applied whole, with the
+state written, or not at all; an unusable state file is set aside
+(state.json.corrupt-*) and the daemon starts anyway.
+
 Logs one line per event (tunnel added, carrier and keepalive state changes,
 reloads and what they changed, refused requests), never per packet: JSON
 lines when stderr is not a terminal (journald), text on a terminal;

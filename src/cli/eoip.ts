@@ -69,7 +69,8 @@ Examples:
   eoip set name eoip0 keepalive none
   eoip list --json
 
-Exit status: 0 on success, 1 on any error (the message names the field at fault).`;
+Exit status: 0 on success, 1 on any error (the message names the field at fault),
+and 1 from "eoip list" when no daemon runs but its state file lists tunnels (shown down).`;
 
 /** The greoip entry point beside this one (dist/cli/greoip.js, or src/cli/greoip.ts under tsx). */
 function greoipEntry(): string {
