@@ -46,7 +46,8 @@ function row(t: TunnelStatus): string[] {
     String(k.rxKeepalives),
     String(k.txKeepalives),
     String(k.rxErrors + k.txErrors),
-    t.offload && t.offload !== 'off' ? `${t.backend} (${t.offload})` : t.backend,
+    (t.mode ? `${t.backend}/${t.mode}` : t.backend) +
+      (t.offload && t.offload !== 'off' ? ` (${t.offload})` : ''),
   ];
 }
 
