@@ -12,7 +12,6 @@ import { ip } from '../../src/demo/netns.ts';
 import { requireRoot } from '../helpers.ts';
 import {
   createLab,
-  EOIP,
   type Lab,
   list,
   run,
