@@ -220,13 +220,11 @@ test.serial(
     t.is(text.status, 0, text.stderr);
     const check = run(lab, b.netns, ['promtool', 'check', 'metrics'], text.stdout);
     t.is(check.status, 0, check.stdout + check.stderr);
-    const json = JSON.parse(
-      run(lab, b.netns, [process.execPath, GRE_KEEPALIVE, 'status', '--json']).stdout,
-    ) as {
-      dev: string;
-      prog: string;
-      counters: Record<string, number>;
-    }[];
+    const json = (
+      JSON.parse(run(lab, b.netns, [process.execPath, GRE_KEEPALIVE, 'status', '--json']).stdout) as {
+        reflectors: { dev: string; prog: string; counters: Record<string, number> }[];
+      }
+    ).reflectors;
     t.is(json.length, 1);
     const { dev, prog, counters } = json[0]!;
     t.true(counters.reply! >= 5, JSON.stringify(counters));
