@@ -6,13 +6,16 @@
 #   eoip    e4 (eoip.ko, tid 100)           10.4.0.1/2          1458 = 1500 - 20 IP - 8 EoIP - 14 Ethernet
 #   eoipv6  e6 (eoipv6.ko, tid 200)         10.6.0.1/2          1444 = 1500 - 40 IPv6 - 2 EoIPv6 - 14
 #   gretap  g4 (Linux's own ip_gre)         10.7.0.1/2          1462 = 1500 - 20 IP - 4 GRE - 14
+#   gretap-nogso  g5 (ip_gre, key 5,        10.8.0.1/2          1458 = 1500 - 20 IP - 8 GRE+key - 14
+#           gso and tso off: one outer packet per wire frame, as EoIP sends; the key makes
+#           its header as long as EoIP's)
 # Each round measures every path once, in turn (so slow drift hits all paths alike): iperf3 TCP
 # A -> B for $SECS s (Mbit/s at the receiver), then UDP with $UDP_LEN-byte payloads sent as fast as
 # iperf3 can (datagrams per second delivered to the receiver). Results are markers
 #   m-<round>-<path>-tcp <Mbit/s>   m-<round>-<path>-udp <datagrams/s> <sent> <lost>
 # and, per measurement, via-<round>-<path>-<test> when the traffic did cross that path's receiving
 # device (its rx_bytes grew by at least the TCP bytes delivered, its rx_packets by the datagrams).
-. /lab/bench.env
+. /lab/bench.env   # ROUNDS SECS UDP_LEN PATHS
 chmod +x /lab/eoipctl
 E=/lab/eoipctl
 inA() { ip netns exec A "$@"; }
@@ -35,7 +38,9 @@ setup() {
     ip netns exec $side $E add name e4 tid 100 local 192.0.2.$me remote 192.0.2.$peer || return 1
     ip netns exec $side $E add name e6 tid 200 local 2001:db8:e0::$me remote 2001:db8:e0::$peer || return 1
     ip -n $side link add g4 type gretap local 192.0.2.$me remote 192.0.2.$peer || return 1
-    for t in e4:1458:10.4.0 e6:1444:10.6.0 g4:1462:10.7.0; do
+    ip -n $side link add g5 type gretap local 192.0.2.$me remote 192.0.2.$peer key 5 || return 1
+    ip netns exec $side /usr/sbin/ethtool -K g5 gso off tso off || return 1
+    for t in e4:1458:10.4.0 e6:1444:10.6.0 g4:1462:10.7.0 g5:1458:10.8.0; do
       d=${t%%:*}; rest=${t#*:}; mtu=${rest%%:*}; net=${rest#*:}
       ip -n $side link set $d mtu $mtu up || return 1
       ip -n $side addr add $net.$me/24 dev $d || return 1
@@ -43,14 +48,17 @@ setup() {
   done
 }
 check setup setup
+# g5 really has no segmentation offload left (TSO's parts included), g4 keeps GSO.
+check g5-no-gso sh -c "/usr/sbin/ip netns exec A /usr/sbin/ethtool -k g5 | grep -E '^(tcp-segmentation-offload|generic-segmentation-offload): off' | wc -l | grep -qx 2"
+check g4-gso sh -c "/usr/sbin/ip netns exec A /usr/sbin/ethtool -k g4 | grep -q '^generic-segmentation-offload: on'"
 
 # path -> "receiving device in B" and "B's address"
-dev_of() { case $1 in veth) echo vb;; eoip) echo e4;; eoipv6) echo e6;; gretap) echo g4;; esac; }
-addr_of() { case $1 in veth) echo 192.0.2.2;; eoip) echo 10.4.0.2;; eoipv6) echo 10.6.0.2;; gretap) echo 10.7.0.2;; esac; }
+dev_of() { case $1 in veth) echo vb;; eoip) echo e4;; eoipv6) echo e6;; gretap) echo g4;; gretap-nogso) echo g5;; esac; }
+addr_of() { case $1 in veth) echo 192.0.2.2;; eoip) echo 10.4.0.2;; eoipv6) echo 10.6.0.2;; gretap) echo 10.7.0.2;; gretap-nogso) echo 10.8.0.2;; esac; }
 rx() { inB cat /sys/class/net/"$1"/statistics/rx_packets; }
 rx_bytes() { inB cat /sys/class/net/"$1"/statistics/rx_bytes; }
 
-for p in veth eoip eoipv6 gretap; do
+for p in $PATHS; do
   check reach-$p inA ping -c 2 -W 5 "$(addr_of $p)"
 done
 inB /usr/bin/iperf3 -s -D -p 5201 >/dev/null 2>&1
@@ -86,7 +94,7 @@ udp() { # round path
 
 r=1
 while [ $r -le "$ROUNDS" ]; do
-  for p in veth eoip eoipv6 gretap; do
+  for p in $PATHS; do
     tcp $r $p
     udp $r $p
   done

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Kernel API differences between 6.1 (Debian 12, where this is built and
- * tested) and newer kernels. Only 6.1 is tested; the newer branches follow the
- * upstream renames so DKMS builds have a chance on newer kernels.
+ * Kernel API differences between the kernels kmod/ is built and tested on,
+ * Debian 12's 6.1 (6.1.0-57, 6.1.192) and 6.12 (6.12.118), and newer ones.
+ * Each shim is decided by what the kernel's headers contain: a macro that
+ * exists or not, __has_include(), a Kbuild probe (Kbuild) where a stable
+ * backport makes version numbers lie, or a version check where both tested
+ * trees agree with it. Each names the upstream commit that changed the API.
  */
 #ifndef _EOIP_COMPAT_H
 #define _EOIP_COMPAT_H
@@ -14,24 +17,22 @@
 #include <net/flow.h>
 #include <net/route.h>
 
-/* skb_gso_segment() moved from <linux/netdevice.h> to <net/gso.h> in 6.4. */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+/* "net: move gso declarations and functions to their own files" (6.5): skb_gso_segment(). */
+#if __has_include(<net/gso.h>)
 #include <net/gso.h>
 #endif
 
-/* Renamed in 6.2 (Debian's 6.1 has both). */
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
+/*
+ * "timers: Rename del_timer_sync() to timer_delete_sync()" (6.2, and 6.1.84
+ * in stable). A function, not a macro: by version, which both trees confirm.
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 1, 84)
 #define timer_delete_sync del_timer_sync
 #endif
 
-/* from_timer() became timer_container_of() in 6.16. */
+/* "treewide, timers: Rename from_timer() to timer_container_of()" (6.16). */
 #ifndef timer_container_of
 #define timer_container_of from_timer
-#endif
-
-/* Atomic device error counters came with 6.6 (and 6.1.y stable); before, plain. */
-#ifndef DEV_STATS_INC
-#define DEV_STATS_INC(dev, field) ((dev)->stats.field++)
 #endif
 
 /*
@@ -57,7 +58,7 @@ static inline void eoip_dev_set_lltx_netns_local(struct net_device *dev)
 #endif
 }
 
-/* flowi4_tos became flowi4_dscp (dscp_t) in 6.15. */
+/* "ipv4: Convert ->flowi4_tos to dscp_t." (6.18): flowi4_tos became flowi4_dscp. */
 static inline void eoip_flowi4_set_tos(struct flowi4 *fl4, u8 tos)
 {
 #ifdef flowi4_tos
@@ -68,18 +69,20 @@ static inline void eoip_flowi4_set_tos(struct flowi4 *fl4, u8 tos)
 }
 
 /*
- * Formatted extack messages (6.3+) let the message carry the rejected value;
- * 6.1 only keeps a pointer to a constant string, so there the message names the
- * attribute and the allowed range only.
+ * "netlink: make range pointers in policies const" (6.7): before it,
+ * NLA_POLICY_FULL_RANGE() takes a pointer to a writable range (6.1's
+ * struct nla_policy has a plain `struct netlink_range_validation *range`).
  */
-#ifdef NL_SET_ERR_MSG_ATTR_FMT
-#define EOIP_ERR_RANGE(extack, attr, what, value, range)		\
-	NL_SET_ERR_MSG_ATTR_FMT(extack, attr, what " %u out of range " range, value)
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0)
+#define EOIP_NLA_RANGE_CONST const
 #else
-#define EOIP_ERR_RANGE(extack, attr, what, value, range)		\
-	NL_SET_ERR_MSG_ATTR(extack, attr, what " out of range " range)
+#define EOIP_NLA_RANGE_CONST
 #endif
 
+/*
+ * "netlink: add support for formatted extack messages" (6.2): the message can
+ * name the tunnel that holds the keys; 6.1 keeps constant strings only.
+ */
 #ifdef NL_SET_ERR_MSG_FMT
 #define EOIP_ERR_DUPLICATE(extack, name)					\
 	NL_SET_ERR_MSG_FMT(extack, "tunnel %s already has this remote, local and tunnel id", name)
@@ -88,7 +91,7 @@ static inline void eoip_flowi4_set_tos(struct flowi4 *fl4, u8 tos)
 	NL_SET_ERR_MSG(extack, "another tunnel already has this remote, local and tunnel id")
 #endif
 
-/* 6.15 passes newlink its arguments in struct rtnl_newlink_params. */
+/* "rtnetlink: Pack newlink() params into struct" (6.15). */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0)
 #define EOIP_NEWLINK_ARGS						\
 	struct net_device *dev, struct rtnl_newlink_params *params,	\

@@ -37,7 +37,6 @@
 /* EtherIP's protocol number (RFC 3378), which <linux/in.h> does not name */
 #define EOIP6_NEXTHDR		97
 #define EOIP_MAX_TID		EOIPV6_MAX_TUNNEL_ID
-#define EOIP_MAX_TID_TEXT	"0-4095"
 /* byte 0: tid bits 11-8 in the high nibble, version 3 in the low one; byte 1: tid bits 7-0 */
 #define EOIP_HLEN		2
 #define EOIP_OUTER_HLEN		(sizeof(struct ipv6hdr) + EOIP_HLEN)
@@ -47,7 +46,6 @@
 #else
 #define EOIP_KIND		"eoip"
 #define EOIP_MAX_TID		EOIP_MAX_TUNNEL_ID
-#define EOIP_MAX_TID_TEXT	"0-65535"
 /* 20 01 64 00, frame length (big-endian), tunnel id (little-endian) */
 #define EOIP_HLEN		8
 #define EOIP_OUTER_HLEN		(sizeof(struct iphdr) + EOIP_HLEN)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * IFLA_INFO_DATA of the eoip / eoipv6 link kinds: the policy, validation with
- * messages that name the attribute, parsing into a tunnel config, and dumping.
+ * IFLA_INFO_DATA of the eoip / eoipv6 link kinds: the policy (ranges, lengths),
+ * the checks it cannot express with messages that name the attribute, parsing
+ * into a tunnel config, and dumping.
  * Numbers: uapi/linux/if_eoip.h (the IFLA_GRE_* ones, for existing tools).
  */
 #include <net/netlink.h>
@@ -12,15 +13,26 @@
 static_assert(IFLA_GRE_LINK == 1 && IFLA_GRE_IKEY == 4 && IFLA_GRE_LOCAL == 6 &&
 	      IFLA_GRE_REMOTE == 7 && IFLA_GRE_TTL == 8 && IFLA_GRE_TOS == 9);
 
+/* The tunnel id field: 16 bits in EoIP, 12 in EoIPv6. Too wide for NLA_POLICY_MAX's s16. */
+static EOIP_NLA_RANGE_CONST struct netlink_range_validation eoip_tid_range = {
+	.max = EOIP_MAX_TID,
+};
+
+/*
+ * Ranges and lengths are the policy's: the kernel checks them before
+ * eoip_validate() runs and reports the attribute (its offset, and this policy
+ * entry with the range) in the extended ack, so tools can say which one and
+ * what it allows (kmod/tools/eoipctl, src/netlink/link.ts).
+ */
 const struct nla_policy eoip_policy[IFLA_EOIP_MAX + 1] = {
 	[IFLA_GRE_LINK]		= { .type = NLA_U32 },
-	[IFLA_GRE_IKEY]		= { .type = NLA_U32 },
-	[IFLA_GRE_LOCAL]	= { .len = EOIP_ADDR_LEN },
-	[IFLA_GRE_REMOTE]	= { .len = EOIP_ADDR_LEN },
+	[IFLA_GRE_IKEY]		= NLA_POLICY_FULL_RANGE(NLA_U32, &eoip_tid_range),
+	[IFLA_GRE_LOCAL]	= NLA_POLICY_EXACT_LEN(EOIP_ADDR_LEN),
+	[IFLA_GRE_REMOTE]	= NLA_POLICY_EXACT_LEN(EOIP_ADDR_LEN),
 	[IFLA_GRE_TTL]		= { .type = NLA_U8 },
 	[IFLA_GRE_TOS]		= { .type = NLA_U8 },
-	[IFLA_EOIP_KA_INTERVAL]	= { .type = NLA_U32 },
-	[IFLA_EOIP_KA_RETRIES]	= { .type = NLA_U8 },
+	[IFLA_EOIP_KA_INTERVAL]	= NLA_POLICY_MAX(NLA_U32, EOIP_MAX_KA_INTERVAL),
+	[IFLA_EOIP_KA_RETRIES]	= NLA_POLICY_MIN(NLA_U8, 1),
 	[IFLA_EOIP_KA_STATE]	= { .type = NLA_REJECT,
 				    .reject_message = "IFLA_EOIP_KA_STATE: read-only" },
 	[IFLA_EOIP_KA_LAST_RX_MS] = { .type = NLA_REJECT,
@@ -92,43 +104,12 @@ static int eoip_validate_addrs(struct nlattr *data[], struct netlink_ext_ack *ex
 	return 0;
 }
 
-static int eoip_validate_numbers(struct nlattr *data[], struct netlink_ext_ack *extack)
-{
-	u32 v;
-
-	if (data[IFLA_GRE_IKEY]) {
-		v = nla_get_u32(data[IFLA_GRE_IKEY]);
-		if (v > EOIP_MAX_TID) {
-			EOIP_ERR_RANGE(extack, data[IFLA_GRE_IKEY], "IFLA_GRE_IKEY: tunnel id",
-				       v, EOIP_MAX_TID_TEXT);
-			return -ERANGE;
-		}
-	}
-	if (data[IFLA_EOIP_KA_INTERVAL]) {
-		v = nla_get_u32(data[IFLA_EOIP_KA_INTERVAL]);
-		if (v > EOIP_MAX_KA_INTERVAL) {
-			EOIP_ERR_RANGE(extack, data[IFLA_EOIP_KA_INTERVAL],
-				       "IFLA_EOIP_KA_INTERVAL: keepalive interval", v,
-				       "0-3600 seconds");
-			return -ERANGE;
-		}
-	}
-	if (data[IFLA_EOIP_KA_RETRIES]) {
-		v = nla_get_u8(data[IFLA_EOIP_KA_RETRIES]);
-		if (v < 1) {
-			EOIP_ERR_RANGE(extack, data[IFLA_EOIP_KA_RETRIES],
-				       "IFLA_EOIP_KA_RETRIES: keepalive retries", v, "1-255");
-			return -ERANGE;
-		}
-	}
-	return 0;
-}
-
-/* rtnl_link_ops.validate: every check that needs no device (newlink and changelink). */
+/*
+ * rtnl_link_ops.validate: every check that needs no device (newlink and
+ * changelink) beyond the policy's ranges and lengths.
+ */
 int eoip_validate(struct nlattr *tb[], struct nlattr *data[], struct netlink_ext_ack *extack)
 {
-	int err;
-
 	if (tb[IFLA_ADDRESS]) {
 		if (nla_len(tb[IFLA_ADDRESS]) != ETH_ALEN ||
 		    !is_valid_ether_addr(nla_data(tb[IFLA_ADDRESS]))) {
@@ -139,16 +120,13 @@ int eoip_validate(struct nlattr *tb[], struct nlattr *data[], struct netlink_ext
 	}
 	if (!data)
 		return 0;
-	err = eoip_validate_numbers(data, extack);
-	if (err)
-		return err;
 	return eoip_validate_addrs(data, extack);
 }
 
 /*
  * Writes the attributes present in @data over @cfg (defaults for newlink, a
- * copy of the current config for changelink). Ranges were checked by
- * eoip_validate(); what is left needs the namespace or the whole config.
+ * copy of the current config for changelink). Ranges and lengths were checked
+ * by the policy, addresses by eoip_validate(); what is left needs the namespace.
  */
 int eoip_config_apply(struct net *net, struct eoip_config *cfg, struct nlattr *data[],
 		      struct netlink_ext_ack *extack)

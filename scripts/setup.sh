@@ -23,6 +23,7 @@ APT_PACKAGES=(
   kmod                 # modprobe --show-depends and depmod for the initramfs
   xz-utils             # unpacks the kernel image once
   bpftool              # in the guest: maps and program ids of the attached BPF programs
+  ethtool              # in the guest: tunnel devices' offloads (bench/kernel.mjs turns gretap's GSO off)
   # bpf/: the eBPF programs (npm run build:bpf); test/bpf/ loads and test-runs them with bpftool (above)
   clang llvm           # clang -target bpf
   libbpf-dev           # bpf/bpf_helpers.h, bpf_endian.h

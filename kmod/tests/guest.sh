@@ -261,6 +261,11 @@ check change-tid-B inB $E change name e4 tid 101
 check ping-e4-tid-101 inA ping -c 2 -W 5 10.4.0.2
 expect_fail change-reject-tid IFLA_GRE_IKEY inA $E change name e6 tid 5000
 expect_fail change-reject-link IFLA_GRE_LINK inA $E change name e4 link 999
+# An address of the other family is the wrong length for the link's kind: the policy refuses it
+# (exact length) and the link keeps its address.
+expect_fail change-reject-long-local IFLA_GRE_LOCAL inA $E change name e4 local 2001:db8::9
+expect_fail change-reject-short-remote IFLA_GRE_REMOTE inA $E change name e6 remote 192.0.2.9
+check change-rejected-untouched sh -c "/usr/sbin/ip netns exec A $E list e4 | grep -q 'local $A4 ' && /usr/sbin/ip netns exec A $E list e6 | grep -q 'remote $B6 '"
 
 # ---- the hook takes only what is ours ----
 # B's raw IPPROTO_GRE socket sees what LOCAL_IN let through: the keepalives of a tunnel id B has no

@@ -141,23 +141,146 @@ static void nl_send(int fd, struct nlmsghdr *n)
 		die("netlink send: %s", strerror(errno));
 }
 
-/* The extack message of an NLMSG_ERROR, if the kernel sent one. */
-static const char *extack_message(const struct nlmsghdr *h)
+/* IFLA_INFO_DATA attributes: name and meaning, for errors the kernel reports by offset. */
+static const struct {
+	const char *name, *what;
+} info_data_attrs[IFLA_EOIP_MAX + 1] = {
+	[IFLA_GRE_LINK]		= { "IFLA_GRE_LINK", "underlay interface" },
+	[IFLA_GRE_IKEY]		= { "IFLA_GRE_IKEY", "tunnel id" },
+	[IFLA_GRE_LOCAL]	= { "IFLA_GRE_LOCAL", "local address" },
+	[IFLA_GRE_REMOTE]	= { "IFLA_GRE_REMOTE", "remote address" },
+	[IFLA_GRE_TTL]		= { "IFLA_GRE_TTL", "ttl" },
+	[IFLA_GRE_TOS]		= { "IFLA_GRE_TOS", "tos" },
+	[IFLA_EOIP_KA_INTERVAL]	= { "IFLA_EOIP_KA_INTERVAL", "keepalive interval" },
+	[IFLA_EOIP_KA_RETRIES]	= { "IFLA_EOIP_KA_RETRIES", "keepalive retries" },
+	[IFLA_EOIP_KA_STATE]	= { "IFLA_EOIP_KA_STATE", "keepalive state" },
+	[IFLA_EOIP_KA_LAST_RX_MS] = { "IFLA_EOIP_KA_LAST_RX_MS", "last keepalive" },
+	[IFLA_EOIP_KA_RX]	= { "IFLA_EOIP_KA_RX", "keepalives received" },
+	[IFLA_EOIP_KA_TX]	= { "IFLA_EOIP_KA_TX", "keepalives sent" },
+};
+
+/* What an NLMSG_ERROR's extended ack carries (zero: absent). */
+struct extack {
+	const char *msg;
+	uint32_t offset;		/* NLMSGERR_ATTR_OFFS: the rejected attribute in the request */
+	bool has_values, has_lengths;	/* NLMSGERR_ATTR_POLICY: the policy it failed */
+	uint64_t min_value, max_value;
+	uint32_t min_length, max_length;
+};
+
+static void parse_policy(const struct rtattr *policy, struct extack *x)
+{
+	int len = RTA_PAYLOAD(policy);
+
+	for (const struct rtattr *a = RTA_DATA(policy); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		switch (a->rta_type) {
+		case NL_POLICY_TYPE_ATTR_MIN_VALUE_U:
+			memcpy(&x->min_value, RTA_DATA(a), sizeof(x->min_value));
+			x->has_values = true;
+			break;
+		case NL_POLICY_TYPE_ATTR_MAX_VALUE_U:
+			memcpy(&x->max_value, RTA_DATA(a), sizeof(x->max_value));
+			x->has_values = true;
+			break;
+		case NL_POLICY_TYPE_ATTR_MIN_LENGTH:
+			memcpy(&x->min_length, RTA_DATA(a), sizeof(x->min_length));
+			x->has_lengths = true;
+			break;
+		case NL_POLICY_TYPE_ATTR_MAX_LENGTH:
+			memcpy(&x->max_length, RTA_DATA(a), sizeof(x->max_length));
+			x->has_lengths = true;
+			break;
+		}
+	}
+}
+
+/* The extended ack of an NLMSG_ERROR, if the kernel sent one. */
+static struct extack extack_of(const struct nlmsghdr *h)
 {
 	const struct nlmsgerr *e = NLMSG_DATA(h);
-	const struct rtattr *rta;
+	struct extack x = { 0 };
 	size_t off = sizeof(*e);
 	int len;
 
 	if (!(h->nlmsg_flags & NLM_F_ACK_TLVS))
-		return NULL;
+		return x;
 	if (!(h->nlmsg_flags & NLM_F_CAPPED))
 		off += e->msg.nlmsg_len - sizeof(e->msg);
 	len = (int)h->nlmsg_len - (int)NLMSG_HDRLEN - (int)off;
-	for (rta = (const void *)((const char *)e + off); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
-		if (rta->rta_type == NLMSGERR_ATTR_MSG)
-			return RTA_DATA(rta);
+	for (const struct rtattr *a = (const void *)((const char *)e + off); RTA_OK(a, len);
+	     a = RTA_NEXT(a, len)) {
+		if (a->rta_type == NLMSGERR_ATTR_MSG)
+			x.msg = RTA_DATA(a);
+		else if (a->rta_type == NLMSGERR_ATTR_OFFS && RTA_PAYLOAD(a) >= sizeof(uint32_t))
+			memcpy(&x.offset, RTA_DATA(a), sizeof(x.offset));
+		else if (a->rta_type == (NLMSGERR_ATTR_POLICY | NLA_F_NESTED) ||
+			 a->rta_type == NLMSGERR_ATTR_POLICY)
+			parse_policy(a, &x);
+	}
+	return x;
+}
+
+/* The attribute starting @offset bytes into @n, searched in @nest's children and below. */
+static const struct rtattr *attr_at(const struct nlmsghdr *n, const struct rtattr *first, int len,
+				    uint32_t offset, int depth, int *type_path)
+{
+	for (const struct rtattr *a = first; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		uint32_t at = (const char *)a - (const char *)n;
+
+		type_path[depth] = a->rta_type & NLA_TYPE_MASK;
+		if (at == offset)
+			return a;
+		if (depth < 2 && offset > at && offset < at + a->rta_len)
+			return attr_at(n, RTA_DATA(a), RTA_PAYLOAD(a), offset, depth + 1, type_path);
+	}
 	return NULL;
+}
+
+/*
+ * The kernel's policy (eoip_policy in ../netlink.c) reports a rejected range
+ * or length with a generic message and the attribute's offset: name the
+ * attribute and say what it allows, as the module's own messages do
+ * ("IFLA_GRE_IKEY: tunnel id 70000: integer out of range 0-65535").
+ */
+static void print_error(const struct nlmsghdr *req, int error, const struct extack *x)
+{
+	const char *msg = x->msg ? x->msg : strerror(-error);
+	const struct rtattr *a = NULL;
+	int path[3] = { 0 };
+	char value[48] = "", range[64] = "";
+
+	if (x->offset)
+		a = attr_at(req, (const void *)((const char *)NLMSG_DATA(req) +
+						 NLMSG_ALIGN(sizeof(struct ifinfomsg))),
+			    (int)req->nlmsg_len - (int)NLMSG_LENGTH(sizeof(struct ifinfomsg)),
+			    x->offset, 0, path);
+	if (!a || path[0] != IFLA_LINKINFO || path[1] != IFLA_INFO_DATA || path[2] > IFLA_EOIP_MAX ||
+	    !info_data_attrs[path[2]].name ||
+	    !strncmp(msg, info_data_attrs[path[2]].name, strlen(info_data_attrs[path[2]].name))) {
+		fprintf(stderr, "eoipctl: %s%s%s\n", strerror(-error), x->msg ? ": " : "",
+			x->msg ? x->msg : "");
+		return;
+	}
+	if (x->has_lengths) {
+		snprintf(value, sizeof(value), " of %u bytes", (unsigned int)RTA_PAYLOAD(a));
+		if (x->min_length == x->max_length)
+			snprintf(range, sizeof(range), " (%u bytes)", x->min_length);
+		else
+			snprintf(range, sizeof(range), " (%u-%u bytes)", x->min_length, x->max_length);
+	} else if (x->has_values) {
+		uint32_t v;
+
+		if (RTA_PAYLOAD(a) == sizeof(uint8_t)) {
+			snprintf(value, sizeof(value), " %u", *(const uint8_t *)RTA_DATA(a));
+		} else if (RTA_PAYLOAD(a) == sizeof(v)) {
+			memcpy(&v, RTA_DATA(a), sizeof(v));
+			snprintf(value, sizeof(value), " %u", v);
+		}
+		snprintf(range, sizeof(range), " %llu-%llu", (unsigned long long)x->min_value,
+			 (unsigned long long)x->max_value);
+	}
+	fprintf(stderr, "eoipctl: %s: %s: %s%s: %s%s\n", strerror(-error),
+		info_data_attrs[path[2]].name, info_data_attrs[path[2]].what, value, msg, range);
 }
 
 /* Sends @n and waits for its ack; on error prints errno and the extack message, exits 2. */
@@ -175,16 +298,15 @@ static void nl_talk(struct nlmsghdr *n)
 		die("netlink recv: %s", strerror(errno));
 	for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
 		const struct nlmsgerr *e;
-		const char *msg;
+		struct extack x;
 
 		if (h->nlmsg_type != NLMSG_ERROR)
 			continue;
 		e = NLMSG_DATA(h);
 		if (e->error == 0)
 			break;
-		msg = extack_message(h);
-		fprintf(stderr, "eoipctl: %s%s%s\n", strerror(-e->error), msg ? ": " : "",
-			msg ? msg : "");
+		x = extack_of(h);
+		print_error(n, e->error, &x);
 		exit(2);
 	}
 	close(fd);

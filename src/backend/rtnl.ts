@@ -5,6 +5,7 @@
  * answer (microseconds) keeps callers simple and ordered.
  */
 import { close, netlink } from '../native/index.ts';
+import { linkErrorMessage } from '../netlink/link.ts';
 import {
   type NetlinkMessage,
   NLM_F_MULTI,
@@ -72,7 +73,12 @@ export class RtnlSocket implements RtnlTransport {
         if (msg.seq !== seq) continue;
         if (msg.type === NLMSG_ERROR) {
           const ack = parseAck(msg);
-          if (ack.errno !== 0) throw new NetlinkError(ack.errno, errnoName(ack.errno), ack.message);
+          if (ack.errno !== 0)
+            throw new NetlinkError(
+              ack.errno,
+              errnoName(ack.errno),
+              linkErrorMessage(message, msg, ack.message),
+            );
           return out;
         }
         if (msg.type === NLMSG_DONE) return out;

@@ -1,5 +1,6 @@
 /**
- * `greoip kmod build|install|status`: the kernel modules (kmod/) built, installed and checked. Exit
+ * `greoip kmod build|install|uninstall|status`: the kernel modules (kmod/) built, installed, removed and
+ * checked. Exit
  * status: 0 all is well, 1 a finding needs action or a step failed, 2 a usage error.
  */
 import { release as osRelease } from 'node:os';
@@ -19,6 +20,7 @@ import {
   runningRelease,
   SYSTEM_ROOTS,
   systemRunner,
+  uninstall,
 } from '../module-manager/index.ts';
 import { CliError } from './errors.ts';
 
@@ -38,11 +40,18 @@ usage error.
 Examples:
   greoip kmod status
   greoip kmod install              # build for the running kernel, install, load
-  greoip kmod install --dkms       # the same through DKMS: rebuilt for new kernels`;
+  greoip kmod install --dkms       # through DKMS, for every installed kernel and each new one
+  greoip kmod uninstall            # every trace, every kernel`;
 
 const STATUS_HELP = `
-Checks, for the kernel that runs (or --kernel REL, without the loaded-module
-checks):
+Lists every installed kernel (/lib/modules/<release> with a modules.dep):
+which one runs (modules load into it) and which one the next boot starts
+(the /vmlinuz link), whether its headers are there, which eoip/eoipv6
+modprobe would load on it (greoip's, with the version, or a foreign one), and
+the state of greoip's DKMS entry for it.
+
+Then checks, for the kernel that runs (or --kernel REL, without the
+loaded-module checks):
   - whether eoip and eoipv6 are loaded, and whether the loaded modules are
     greoip's (their ELF note /sys/module/<m>/notes/.note.greoip) or foreign;
   - which file modprobe would load (modules.dep) and whether it is greoip's
@@ -53,6 +62,9 @@ checks):
     a gre.ko outside /lib/modules/<release>/kernel/, is a replaced GRE
     demultiplexer such as the old eoip project's patched gre.ko;
   - the kernel headers (/lib/modules/<release>/build), needed to build;
+  - with greoip's modules in DKMS: that DKMS installed them for every
+    installed kernel (a kernel without headers, or not built for, would boot
+    without them);
   - Secure Boot (efivars, or mokutil --sb-state) and module.sig_enforce: with
     either on, only modules signed with an enrolled key load.
 
@@ -61,7 +73,7 @@ action) and the commands that fix it. Finding ids (in --json): eoip-loaded,
 eoip-installed, eoip-reload-pending, eoip-missing, eoip-foreign-loaded,
 eoip-foreign-file, eoip-alias-claimed (and the same for eoipv6),
 gre-stock, gre-out-of-tree-loaded, gre-replaced, headers, headers-missing,
-secure-boot-off, secure-boot-on, secure-boot-unsigned, secure-boot-unknown,
+dkms-installed, dkms-not-installed, dkms-no-headers, secure-boot-off, secure-boot-on, secure-boot-unsigned, secure-boot-unknown,
 modules-unsupported.
 
 Exit status: 0 when no finding needs action, 1 when one does, 2 on a usage
@@ -81,7 +93,7 @@ kernel); gcc and make are needed.
 
 Examples:
   greoip kmod build                                 # for the running kernel, into kmod/
-  greoip kmod build --kernel 6.1.0-56-amd64 --out /tmp/eoip-6.1
+  greoip kmod build --kernel 6.12.118+deb12-amd64 --out /tmp/eoip-6.12
   greoip kmod build --kdir ~/linux --out /tmp/eoip-custom`;
 
 const INSTALL_HELP = `
@@ -98,9 +110,11 @@ Installs the modules for a kernel and loads them:
   4. depmod -a <release>, and check modprobe now resolves to them;
   5. modprobe eoip; modprobe eoipv6 (not with --no-load, nor for a kernel
      that is not running). A loaded greoip module is left loaded.
-With --dkms, steps 2-4 are instead: copy kmod/ to /usr/src/greoip-eoip-<ver>/
-and dkms add, build and install (into updates/dkms/); DKMS rebuilds the
-modules for every kernel installed later and signs them with its MOK key.
+With --dkms, steps 2-4 are instead: copy kmod/ to /usr/src/greoip-eoip-<ver>/,
+dkms add, and dkms build and install (into updates/dkms/) for every
+installed kernel, or only --kernel's; every kernel's headers must be there.
+DKMS rebuilds the modules for every kernel installed later and signs them
+with its MOK key.
 
 If a step fails, install says which and undoes the earlier ones: the copied
 files are removed (files they replaced restored) and the index rebuilt, the
@@ -109,8 +123,25 @@ DKMS tree removed, what it loaded unloaded. Needs root.
 Examples:
   greoip kmod install
   greoip kmod install --dkms
-  greoip kmod install --prebuilt /tmp/eoip-6.1 --kernel 6.1.0-56-amd64 --no-load
+  greoip kmod install --prebuilt /tmp/eoip-6.12 --kernel 6.12.118+deb12-amd64 --no-load
   greoip kmod install --force      # over the old eoip project's module`;
+
+const UNINSTALL_HELP = `
+Removes greoip's modules from the system, for every installed kernel (or only
+--kernel's):
+  1. with --unload, rmmod eoipv6 and eoip when greoip's are loaded (their
+     links are deleted); without it they stay loaded until a reboot;
+  2. dkms remove greoip-eoip/<version> --all for each version DKMS has, and
+     /usr/src/greoip-eoip-*/ (with --kernel: that kernel's DKMS build only);
+  3. /lib/modules/<release>/updates/greoip/eoip.ko and eoipv6.ko, then
+     depmod -a <release>.
+A greoip module modprobe would still load (copied elsewhere by hand) is
+reported, not removed. Needs root.
+
+Examples:
+  greoip kmod uninstall
+  greoip kmod uninstall --unload
+  greoip kmod uninstall --kernel 6.1.0-57-amd64`;
 
 interface Roots {
   root?: string;
@@ -150,6 +181,7 @@ export function registerKmod(program: Command): void {
   registerStatus(kmod);
   registerBuild(kmod);
   registerInstall(kmod);
+  registerUninstall(kmod);
 }
 
 function registerStatus(kmod: Command): void {
@@ -176,12 +208,31 @@ const LABEL: Record<Finding['severity'], string> = {
   error: 'ERROR',
 };
 
+/** One line per installed kernel: running / next boot, headers, what modprobe loads, DKMS. */
+function formatKernels(s: KmodStatus): string[] {
+  if (s.kernels.length === 0) return [];
+  const width = Math.max(...s.kernels.map((k) => k.release.length));
+  const moduleText = (m: KmodStatus['kernels'][number]['modules']['eoip'], kind: string) =>
+    m === null ? `${kind} none` : m.greoip === null ? `${kind} foreign` : `${kind} ${m.greoip}`;
+  const lines = ['installed kernels:'];
+  for (const k of s.kernels) {
+    const marks = [k.running ? 'running' : '', k.bootDefault ? 'boots next' : ''].filter((m) => m !== '');
+    lines.push(
+      `  ${k.release.padEnd(width)}  ${(marks.join(', ') || '-').padEnd(19)}  ` +
+        `headers ${k.headers ? 'yes' : 'no '}  ${moduleText(k.modules.eoip, 'eoip')}  ` +
+        `${moduleText(k.modules.eoipv6, 'eoipv6')}  dkms ${k.dkms ?? (s.dkms === null ? 'n/a' : 'none')}`,
+    );
+  }
+  return lines;
+}
+
 export function formatStatus(s: KmodStatus): string {
   const lines = [`kernel ${s.release}${s.release === s.running ? ' (running)' : ` (running: ${s.running})`}`];
   for (const f of s.findings) {
     lines.push(`${LABEL[f.severity].padEnd(8)} ${f.message}`);
     for (const a of f.advice) lines.push(`${' '.repeat(9)}-> ${a}`);
   }
+  lines.push(...formatKernels(s));
   const n = s.findings.filter((f) => f.severity === 'warning' || f.severity === 'error').length;
   lines.push(n === 0 ? 'all is well' : `${n} finding${n > 1 ? 's' : ''} need${n > 1 ? '' : 's'} action`);
   return `${lines.join('\n')}\n`;
@@ -224,7 +275,10 @@ function registerInstall(kmod: Command): void {
     .description(
       'Install eoip.ko and eoipv6.ko for a kernel (built here, prebuilt, or through DKMS) and load them.',
     )
-    .option('--kernel <release>', 'install for this kernel (default: the running one)')
+    .option(
+      '--kernel <release>',
+      'install for this kernel (default: the running one; --dkms: every installed one)',
+    )
     .addOption(
       new Option('--kdir <dir>', 'build against this kernel build tree').conflicts(['prebuilt', 'dkms']),
     )
@@ -243,7 +297,8 @@ function registerInstall(kmod: Command): void {
         install({
           from: sourceOf(opts, roots, release),
           roots,
-          release,
+          // DKMS without --kernel: every installed kernel (install() lists them).
+          release: opts.dkms && opts.kernel === undefined ? undefined : release,
           load: opts.load,
           force: opts.force,
           runner: systemRunner,
@@ -251,8 +306,40 @@ function registerInstall(kmod: Command): void {
         }),
       );
       for (const note of r.notes) process.stdout.write(`note: ${note}\n`);
-      const loaded = r.loaded.length > 0 ? `; loaded ${r.loaded.join(', ')}` : '';
-      process.stdout.write(`installed for ${r.release}: ${r.files.eoip}, ${r.files.eoipv6}${loaded}\n`);
+      for (const k of r.kernels) {
+        const loaded =
+          k.release === r.release && r.loaded.length > 0 ? `; loaded ${r.loaded.join(', ')}` : '';
+        process.stdout.write(`installed for ${k.release}: ${k.files.eoip}, ${k.files.eoipv6}${loaded}\n`);
+      }
+    });
+}
+
+function registerUninstall(kmod: Command): void {
+  kmod
+    .command('uninstall')
+    .summary("remove greoip's modules: DKMS entries, installed files, index")
+    .description("Remove greoip's eoip.ko and eoipv6.ko from every installed kernel (DKMS and copied files).")
+    .option('--kernel <release>', 'only this kernel (default: every installed one)')
+    .option('--unload', "rmmod greoip's eoip and eoipv6 first (deletes their links)")
+    .addOption(rootOption())
+    .addHelpText('after', UNINSTALL_HELP)
+    .action((opts: { kernel?: string; unload?: boolean } & Roots) => {
+      const roots = rootsOf(opts);
+      const r = kmodCall('uninstall', () =>
+        uninstall({
+          roots,
+          release: opts.kernel,
+          unload: opts.unload,
+          runner: systemRunner,
+          log: (line) => process.stdout.write(`${line}\n`),
+        }),
+      );
+      for (const note of r.notes) process.stdout.write(`note: ${note}\n`);
+      process.stdout.write(
+        r.removed.length === 0 && r.unloaded.length === 0
+          ? "nothing of greoip's modules was installed\n"
+          : `removed ${r.removed.length} item${r.removed.length === 1 ? '' : 's'}${r.unloaded.length > 0 ? `; unloaded ${r.unloaded.join(', ')}` : ''}\n`,
+      );
     });
 }
 
@@ -263,7 +350,7 @@ function sourceOf(opts: InstallCliOptions, roots: KmodRoots, release: string): M
 }
 
 /** KmodError -> one message naming the failed step and what was undone; exit status 1. */
-function kmodCall<T>(what: 'status' | 'build' | 'install', fn: () => T): T {
+function kmodCall<T>(what: 'status' | 'build' | 'install' | 'uninstall', fn: () => T): T {
   try {
     return fn();
   } catch (err) {

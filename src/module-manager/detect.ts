@@ -5,12 +5,15 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { type DkmsEntry, dkmsEntries, dkmsStateFor } from './dkms.ts';
 import { field } from './elf.ts';
 import { KmodError } from './error.ts';
 import { headersPackages, type Kind } from './kinds.ts';
 import type { Runner } from './runner.ts';
 import {
   aliasOwners,
+  bootDefaultRelease,
+  installedReleases,
   isInTree,
   type KmodRoots,
   type LoadedModule,
@@ -52,6 +55,21 @@ export interface KindStatus {
   aliasClaims: AliasClaim[];
 }
 
+/** One installed kernel (a /lib/modules/<release> with modules.dep), as `greoip kmod status` lists them. */
+export interface KernelSummary {
+  release: string;
+  /** The kernel that runs now: modules load into this one. */
+  running: boolean;
+  /** The default boot link points at this kernel's image: the one the next boot starts. */
+  bootDefault: boolean;
+  /** /lib/modules/<release>/build holds a Makefile: modules can be built for it (and DKMS can). */
+  headers: boolean;
+  /** What `modprobe <kind>` loads on that kernel: the file and its greoip version (null: not greoip's). */
+  modules: Record<Kind, { path: string; greoip: string | null } | null>;
+  /** DKMS's state of greoip's modules for that kernel (`installed`, `built`...); null: no entry. */
+  dkms: string | null;
+}
+
 /** What is on the system for one kernel release, before any judgement. */
 export interface KmodFacts {
   release: string;
@@ -64,14 +82,20 @@ export interface KmodFacts {
   gre: { loaded: LoadedModule | null; file: string | null; inTree: boolean | null; builtin: boolean };
   headers: { path: string; present: boolean; packages: string[] };
   secureBoot: SecureBootFacts;
+  /** Every installed kernel, oldest first. */
+  kernels: KernelSummary[];
+  /** DKMS's entries for greoip's modules (any kernel); null: dkms is not installed. */
+  dkms: DkmsEntry[] | null;
 }
 
 export interface StatusOptions {
   roots?: KmodRoots;
   /** Release to inspect (default: the running kernel's); loaded modules are only checked for that one. */
   release?: string;
-  /** Runs mokutil and the xz/zstd decompressors; null: none of them. */
+  /** Runs mokutil, dkms and the xz/zstd decompressors; null: none of them. */
   runner?: Runner | null;
+  /** Ask DKMS for its entries (`dkms status`; default true). */
+  dkms?: boolean;
 }
 
 export function detectModules(options: StatusOptions = {}): KmodFacts {
@@ -91,6 +115,7 @@ export function detectModules(options: StatusOptions = {}): KmodFacts {
     eoipv6: kindStatus('eoipv6', roots, index, loaded, runner),
   };
   const greFile = index.files.get('gre') ?? null;
+  const dkms = options.dkms === false ? null : dkmsEntries(runner);
   return {
     release,
     dir: index.dir,
@@ -105,7 +130,33 @@ export function detectModules(options: StatusOptions = {}): KmodFacts {
     },
     headers: headers(roots, release),
     secureBoot: secureBoot(roots, runner),
+    kernels: kernelSummaries(roots, running, dkms, runner),
+    dkms,
   };
+}
+
+function kernelSummaries(
+  roots: KmodRoots,
+  running: string | null,
+  dkms: DkmsEntry[] | null,
+  runner: Runner | null,
+): KernelSummary[] {
+  const boot = bootDefaultRelease(roots);
+  return installedReleases(roots).map((release) => {
+    const index = readModuleIndex(roots, release);
+    const module = (kind: Kind) => {
+      const path = index.files.get(kind);
+      return path === undefined ? null : { path, greoip: moduleFile(path, runner).greoip };
+    };
+    return {
+      release,
+      running: release === running,
+      bootDefault: release === boot,
+      headers: headers(roots, release).present,
+      modules: { eoip: module('eoip'), eoipv6: module('eoipv6') },
+      dkms: dkmsStateFor(dkms, release),
+    };
+  });
 }
 
 function kindStatus(

@@ -29,6 +29,7 @@ export function findings(s: KmodFacts): Finding[] {
     ...KINDS.flatMap((k) => kindFindings(s.modules[k], s, checkLoaded)),
     ...greFindings(s),
     headersFinding(s),
+    ...dkmsFindings(s),
     secureBootFinding(s),
   ];
 }
@@ -207,6 +208,47 @@ function headersFinding(s: KmodFacts): Finding {
       (installed ? ' again (not for the installed ones)' : ''),
     advice: [`apt-get install ${h.packages.join(' ')}`],
   };
+}
+
+/**
+ * With greoip's modules registered in DKMS, every installed kernel should have them installed: a kernel
+ * DKMS could not build for (no headers) or has not built for yet would come up without its tunnels.
+ */
+function dkmsFindings(s: KmodFacts): Finding[] {
+  const registered = s.dkms ?? [];
+  if (registered.length === 0) return [];
+  const version = registered
+    .map((e) => e.version)
+    .sort((a, b) => b.localeCompare(a, 'en', { numeric: true }))[0]!;
+  const out: Finding[] = [];
+  for (const k of s.kernels) {
+    if (k.dkms?.startsWith('installed')) {
+      out.push({
+        id: 'dkms-installed',
+        severity: 'ok',
+        message: `DKMS: greoip-eoip installed for ${k.release}`,
+        advice: [],
+      });
+    } else if (!k.headers) {
+      out.push({
+        id: 'dkms-no-headers',
+        severity: 'warning',
+        message: `DKMS cannot build greoip's modules for kernel ${k.release}: no headers (${join(s.dir, '..', k.release, 'build')})`,
+        advice: [
+          `apt-get install linux-headers-${k.release}`,
+          `greoip kmod install --dkms --kernel ${k.release}`,
+        ],
+      });
+    } else {
+      out.push({
+        id: 'dkms-not-installed',
+        severity: 'warning',
+        message: `DKMS has greoip-eoip ${version} but not installed for kernel ${k.release} (${k.dkms ?? 'no entry'})`,
+        advice: [`greoip kmod install --dkms --kernel ${k.release}`],
+      });
+    }
+  }
+  return out;
 }
 
 function secureBootFinding(s: KmodFacts): Finding {

@@ -3,7 +3,14 @@
  * Runs make, depmod, modprobe and dkms through an injectable Runner; imports nothing above src/.
  */
 export { type BuildOptions, type Built, buildModules } from './build.ts';
-export { detectModules, type KindStatus, type KmodFacts, type StatusOptions } from './detect.ts';
+export {
+  detectModules,
+  type KernelSummary,
+  type KindStatus,
+  type KmodFacts,
+  type StatusOptions,
+} from './detect.ts';
+export { type DkmsEntry, dkmsEntries, parseDkmsStatus } from './dkms.ts';
 export { type ModuleInfo, parseModuleInfo } from './elf.ts';
 export { KmodError } from './error.ts';
 export type { Finding, Severity } from './findings.ts';
@@ -12,4 +19,5 @@ export { headersPackages, KINDS, type Kind, releaseOfKdir } from './kinds.ts';
 export { describeFailure, type Runner, type RunOutput, systemRunner } from './runner.ts';
 export { DKMS_NAME, kmodSourceDir, kmodVersion } from './source.ts';
 export { type KmodStatus, kmodStatus } from './status.ts';
-export { type KmodRoots, runningRelease, SYSTEM_ROOTS } from './system.ts';
+export { installedReleases, type KmodRoots, runningRelease, SYSTEM_ROOTS } from './system.ts';
+export { type UninstallOptions, type UninstallResult, uninstall } from './uninstall.ts';

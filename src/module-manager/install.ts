@@ -14,7 +14,14 @@ import { KINDS, type Kind } from './kinds.ts';
 import { describeFailure, type Runner, systemRunner } from './runner.ts';
 import { copySources, DKMS_NAME, kmodSourceDir, kmodVersion } from './source.ts';
 import { type KmodStatus, kmodStatus } from './status.ts';
-import { type KmodRoots, loadedModule, readModuleIndex, SYSTEM_ROOTS } from './system.ts';
+import {
+  installedReleases,
+  type KmodRoots,
+  loadedModule,
+  modulesTreeArgs,
+  readModuleIndex,
+  SYSTEM_ROOTS,
+} from './system.ts';
 
 export type ModuleSource =
   | { prebuilt: string }
@@ -25,7 +32,10 @@ export type ModuleSource =
 export interface InstallOptions {
   from: ModuleSource;
   roots?: KmodRoots;
-  /** Default: the running kernel's. Modules are only loaded into the running kernel. */
+  /**
+   * Default: the running kernel's; with DKMS, every installed kernel (each /lib/modules/<release> with
+   * a modules.dep). Modules are only loaded into the running kernel.
+   */
   release?: string;
   /** kmod/ (default: this package's). */
   source?: string;
@@ -41,9 +51,12 @@ export interface InstallOptions {
 }
 
 export interface InstallResult {
+  /** The kernel installed for (DKMS for several: the running one if among them, else the first). */
   release: string;
-  /** The files modprobe now loads. */
+  /** The files modprobe now loads on that kernel. */
   files: Record<Kind, string>;
+  /** Every kernel installed for, oldest first, with the files modprobe now loads there. */
+  kernels: { release: string; files: Record<Kind, string> }[];
   loaded: Kind[];
   /** Things the user should know (a module left loaded at an older version, ...). */
   notes: string[];
@@ -72,6 +85,9 @@ interface Context {
   o: InstallOptions;
   roots: KmodRoots;
   runner: Runner;
+  /** The kernels to install for, each with its status (one, except DKMS for every installed kernel). */
+  targets: KmodStatus[];
+  /** The running kernel's target if it is one, else the first: what files/load refer to. */
   release: string;
   status: KmodStatus;
   undo: Undo;
@@ -83,21 +99,25 @@ interface Context {
 export function install(o: InstallOptions): InstallResult {
   const roots = o.roots ?? SYSTEM_ROOTS;
   const runner = o.runner ?? systemRunner;
-  const status = kmodStatus({ roots, release: o.release, runner });
+  const targets = installTargets(o, roots, runner);
+  const status = targets.find((t) => t.release === t.running) ?? targets[0]!;
   const ctx: Context = {
     o,
     roots,
     runner,
+    targets,
     release: status.release,
     status,
     undo: new Undo(),
     temp: [],
     log: o.log ?? (() => {}),
   };
-  preflight(ctx);
+  for (const t of targets) preflight(ctx, t);
   try {
-    const files = 'dkms' in o.from ? installDkms(ctx) : installFiles(ctx);
-    const result: InstallResult = { release: ctx.release, files, loaded: [], notes: [] };
+    const kernels =
+      'dkms' in o.from ? installDkms(ctx) : [{ release: ctx.release, files: installFiles(ctx) }];
+    const files = kernels.find((k) => k.release === ctx.release)!.files;
+    const result: InstallResult = { release: ctx.release, files, kernels, loaded: [], notes: [] };
     if (o.load !== false) load(ctx, result);
     return result;
   } catch (err) {
@@ -109,31 +129,39 @@ export function install(o: InstallOptions): InstallResult {
   }
 }
 
+/** The kernels an install is for: the one asked for or running; DKMS without one: every installed kernel. */
+function installTargets(o: InstallOptions, roots: KmodRoots, runner: Runner): KmodStatus[] {
+  const statusOf = (release?: string) => kmodStatus({ roots, release, runner, dkms: false });
+  if (!('dkms' in o.from) || o.release !== undefined) return [statusOf(o.release)];
+  const releases = installedReleases(roots);
+  if (releases.length === 0)
+    throw new KmodError(
+      'dkms',
+      `no kernel is installed (no ${join(roots.modules, '<release>', 'modules.dep')}): apt-get install linux-image-amd64`,
+    );
+  return releases.map((r) => statusOf(r));
+}
+
 /** Findings that make an install pointless or harmful unless forced. */
 const BLOCKING = /-(foreign-loaded|foreign-file|alias-claimed)$/;
 
-function preflight(ctx: Context): void {
-  const s = ctx.status;
+function preflight(ctx: Context, s: KmodStatus): void {
   const unsupported = s.findings.find((f) => f.id === 'modules-unsupported');
   if (unsupported) throw new KmodError('check', unsupported.message);
   const blockers = s.findings.filter((f) => BLOCKING.test(f.id));
   if (blockers.length > 0 && ctx.o.force !== true) {
+    const which = ctx.targets.length > 1 ? ` on kernel ${s.release}` : '';
     throw new KmodError(
       'check',
-      `refusing to install over a foreign module (--force to install anyway):\n${blockers
+      `refusing to install over a foreign module${which} (--force to install anyway):\n${blockers
         .map((f) => `  ${f.message}\n${f.advice.map((a) => `    - ${a}`).join('\n')}`)
         .join('\n')}`,
     );
   }
 }
 
-/** depmod/modprobe options for a modules tree that is not the system's (fixture trees, chroots). */
 function baseArgs(ctx: Context, flag: '-b' | '-d'): string[] {
-  const m = ctx.roots.modules.replace(/\/+$/, '');
-  if (m === '/lib/modules') return [];
-  if (!m.endsWith('/lib/modules'))
-    throw new KmodError('depmod', `${m}: depmod needs a tree ending in /lib/modules`);
-  return [flag, m.slice(0, -'/lib/modules'.length) || '/'];
+  return modulesTreeArgs(ctx.roots, flag);
 }
 
 function run(ctx: Context, step: string, command: string, args: string[]): void {
@@ -225,8 +253,12 @@ function copyModules(ctx: Context, from: Record<Kind, string>, to: Record<Kind, 
 }
 
 /** After depmod: modprobe must now pick greoip's files (another eoip.ko in updates/ could win). */
-function checkResolves(ctx: Context, expected: Record<Kind, string> | null): Record<Kind, string> {
-  const index = readModuleIndex(ctx.roots, ctx.release);
+function checkResolves(
+  ctx: Context,
+  expected: Record<Kind, string> | null,
+  release = ctx.release,
+): Record<Kind, string> {
+  const index = readModuleIndex(ctx.roots, release);
   const out = {} as Record<Kind, string>;
   for (const kind of KINDS) {
     const path = index.files.get(kind);
@@ -234,7 +266,7 @@ function checkResolves(ctx: Context, expected: Record<Kind, string> | null): Rec
     if (path === undefined || (expected ? path !== expected[kind] : !ours)) {
       throw new KmodError(
         'depmod',
-        `after depmod, modprobe ${kind} would load ${path ?? 'nothing'}` +
+        `after depmod, modprobe ${kind}${release === ctx.release ? '' : ` on ${release}`} would load ${path ?? 'nothing'}` +
           (path
             ? `, not ${expected?.[kind] ?? "greoip's module"}: that file takes precedence; remove it`
             : ''),
@@ -245,15 +277,25 @@ function checkResolves(ctx: Context, expected: Record<Kind, string> | null): Rec
   return out;
 }
 
-function installDkms(ctx: Context): Record<Kind, string> {
+/**
+ * DKMS: the sources to /usr/src/greoip-eoip-<version>, dkms add, then build and install for each target
+ * kernel. Every kernel's headers are checked first; a build that fails names its kernel, and the undo
+ * (dkms remove --all, the tree removed) leaves DKMS and /lib/modules as they were.
+ */
+function installDkms(ctx: Context): { release: string; files: Record<Kind, string> }[] {
   if (!ctx.runner.has('dkms'))
     throw new KmodError('dkms', 'dkms is not installed: apt-get install dkms (or install without --dkms)');
-  const h = ctx.status.headers;
-  if (!h.present)
+  const noHeaders = ctx.targets.filter((t) => !t.headers.present);
+  if (noHeaders.length > 0) {
+    const several = ctx.targets.length > 1;
     throw new KmodError(
       'dkms',
-      `DKMS needs the kernel headers (${h.path}): apt-get install ${h.packages.join(' or ')}`,
+      `DKMS needs the kernel headers of ${several ? 'every kernel it builds for' : 'the kernel'}: none for ` +
+        noHeaders.map((t) => `${t.release} (${t.headers.path})`).join(', ') +
+        `: apt-get install ${noHeaders.map((t) => t.headers.packages.join(' or ')).join(', ')}` +
+        (several ? ', or pick kernels with --kernel RELEASE' : ''),
     );
+  }
   const source = ctx.o.source ?? kmodSourceDir();
   const version = kmodVersion(source);
   const mv = ['-m', DKMS_NAME, '-v', version];
@@ -272,9 +314,21 @@ function installDkms(ctx: Context): Record<Kind, string> {
       ? `dkms remove ${DKMS_NAME}/${version} --all`
       : `dkms remove failed: ${r.stderr.trim()}`;
   });
-  run(ctx, 'dkms build', 'dkms', ['build', ...mv, '-k', ctx.release]);
-  run(ctx, 'dkms install', 'dkms', ['install', ...mv, '-k', ctx.release]);
-  return checkResolves(ctx, null);
+  for (const t of ctx.targets) {
+    runFor(ctx, t.release, 'dkms build', 'dkms', ['build', ...mv, '-k', t.release]);
+    runFor(ctx, t.release, 'dkms install', 'dkms', ['install', ...mv, '-k', t.release]);
+  }
+  return ctx.targets.map((t) => ({ release: t.release, files: checkResolves(ctx, null, t.release) }));
+}
+
+/** run(), with the kernel named in the error when the install is for several. */
+function runFor(ctx: Context, release: string, step: string, command: string, args: string[]): void {
+  try {
+    run(ctx, step, command, args);
+  } catch (err) {
+    if (!(err instanceof KmodError) || ctx.targets.length === 1) throw err;
+    throw new KmodError(step, `for kernel ${release}: ${err.message}`);
+  }
 }
 
 /** An existing /usr/src tree of this version: refused, or with --force removed from DKMS first. */
@@ -293,7 +347,10 @@ function replaceDkmsTree(ctx: Context, tree: string, mv: string[]): void {
 
 function load(ctx: Context, result: InstallResult): void {
   if (ctx.release !== ctx.status.running) {
-    result.notes.push(`${ctx.release} is not the running kernel: the modules load once it runs`);
+    const which = ctx.targets.map((t) => t.release).join(', ');
+    result.notes.push(
+      `${which} ${ctx.targets.length > 1 ? 'are' : 'is'} not the running kernel: the modules load once it runs`,
+    );
     return;
   }
   for (const kind of KINDS) loadOne(ctx, kind, result);

@@ -5,11 +5,12 @@
  * who declares an alias (modules.alias), and Secure Boot.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { type ModuleInfo, parseModuleInfo } from './elf.ts';
+import { KmodError } from './error.ts';
 import type { Runner } from './runner.ts';
 
 export interface KmodRoots {
@@ -19,9 +20,19 @@ export interface KmodRoots {
   sys: string;
   /** the directory holding one directory per kernel release, normally /lib/modules */
   modules: string;
+  /**
+   * Symlinks to the kernel image the boot loader starts by default (Debian: /vmlinuz ->
+   * boot/vmlinuz-<release>, or /boot/vmlinuz); none: not known.
+   */
+  bootLinks?: string[];
 }
 
-export const SYSTEM_ROOTS: KmodRoots = { proc: '/proc', sys: '/sys', modules: '/lib/modules' };
+export const SYSTEM_ROOTS: KmodRoots = {
+  proc: '/proc',
+  sys: '/sys',
+  modules: '/lib/modules',
+  bootLinks: ['/vmlinuz', '/boot/vmlinuz'],
+};
 
 /** The note section main.c adds (ELFNOTE32("greoip", 1, version)), shown under /sys/module/<m>/notes/. */
 export const GREOIP_NOTE = '.note.greoip';
@@ -39,6 +50,41 @@ function readText(path: string): string | null {
 /** The running kernel's release (uname -r), from procfs. */
 export function runningRelease(roots: KmodRoots): string | null {
   return readText(join(roots.proc, 'sys', 'kernel', 'osrelease'))?.trim() || null;
+}
+
+/** Kernels with modules installed (a modules.dep under /lib/modules/<release>), oldest first. */
+export function installedReleases(roots: KmodRoots): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(roots.modules);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((r) => existsSync(join(roots.modules, r, 'modules.dep')))
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+}
+
+/** depmod -b / modprobe -d for a modules tree that is not the system's (fixture trees, chroots). */
+export function modulesTreeArgs(roots: KmodRoots, flag: '-b' | '-d'): string[] {
+  const m = roots.modules.replace(/\/+$/, '');
+  if (m === '/lib/modules') return [];
+  if (!m.endsWith('/lib/modules'))
+    throw new KmodError('depmod', `${m}: depmod needs a tree ending in /lib/modules`);
+  return [flag, m.slice(0, -'/lib/modules'.length) || '/'];
+}
+
+/** The release whose image the default boot link points at (vmlinuz-<release>), or null. */
+export function bootDefaultRelease(roots: KmodRoots): string | null {
+  for (const link of roots.bootLinks ?? []) {
+    try {
+      const m = /(?:^|\/)vmlinuz-(.+)$/.exec(readlinkSync(link));
+      if (m?.[1] !== undefined) return m[1];
+    } catch {
+      // not a symlink, or absent
+    }
+  }
+  return null;
 }
 
 /** Names of the loaded modules; null when the kernel has no module support (no /proc/modules). */

@@ -8,6 +8,7 @@
 import * as ipv4 from '../wire/ipv4.ts';
 import * as ipv6 from '../wire/ipv6.ts';
 import {
+  attributeAt,
   cString,
   MessageWriter,
   type NetlinkMessage,
@@ -18,6 +19,7 @@ import {
   NLM_F_EXCL,
   NLM_F_REQUEST,
   parseAttrs,
+  rejectedAttribute,
 } from './message.ts';
 
 export const RTM_NEWLINK = 16;
@@ -56,6 +58,56 @@ export const EOIP_ATTR = {
   KA_RX: 36,
   KA_TX: 37,
 } as const;
+
+/** EOIP_ATTR names (as the module's messages spell them) and what each is, for error messages. */
+const EOIP_ATTR_NAMES: Record<number, { name: string; what: string }> = {
+  [EOIP_ATTR.LINK]: { name: 'IFLA_GRE_LINK', what: 'underlay interface' },
+  [EOIP_ATTR.IKEY]: { name: 'IFLA_GRE_IKEY', what: 'tunnel id' },
+  [EOIP_ATTR.LOCAL]: { name: 'IFLA_GRE_LOCAL', what: 'local address' },
+  [EOIP_ATTR.REMOTE]: { name: 'IFLA_GRE_REMOTE', what: 'remote address' },
+  [EOIP_ATTR.TTL]: { name: 'IFLA_GRE_TTL', what: 'ttl' },
+  [EOIP_ATTR.TOS]: { name: 'IFLA_GRE_TOS', what: 'tos' },
+  [EOIP_ATTR.KA_INTERVAL]: { name: 'IFLA_EOIP_KA_INTERVAL', what: 'keepalive interval' },
+  [EOIP_ATTR.KA_RETRIES]: { name: 'IFLA_EOIP_KA_RETRIES', what: 'keepalive retries' },
+  [EOIP_ATTR.KA_STATE]: { name: 'IFLA_EOIP_KA_STATE', what: 'keepalive state' },
+  [EOIP_ATTR.KA_LAST_RX_MS]: { name: 'IFLA_EOIP_KA_LAST_RX_MS', what: 'last keepalive' },
+  [EOIP_ATTR.KA_RX]: { name: 'IFLA_EOIP_KA_RX', what: 'keepalives received' },
+  [EOIP_ATTR.KA_TX]: { name: 'IFLA_EOIP_KA_TX', what: 'keepalives sent' },
+};
+
+/**
+ * The message for a refused link request. The module's policy (kmod/netlink.c) refuses ranges and
+ * lengths with the kernel's generic text ("integer out of range") and the attribute's offset and
+ * policy in the extended ack: this names the attribute and what it allows, as the module's own
+ * messages do ("IFLA_GRE_IKEY: tunnel id 70000: integer out of range 0-65535"). Other messages, and
+ * messages that already name their attribute, are returned as the kernel wrote them.
+ */
+export function linkErrorMessage(
+  request: Buffer,
+  reply: NetlinkMessage,
+  message: string | null,
+): string | null {
+  const rejected = rejectedAttribute(reply);
+  if (rejected === null) return message;
+  const found = attributeAt(request, IFINFOMSG_LEN, rejected.offset);
+  if (found === null || found.path.length !== 3) return message;
+  const [top, info, type] = found.path as [number, number, number];
+  const names = EOIP_ATTR_NAMES[type];
+  if (top !== IFLA.LINKINFO || info !== IFLA_INFO_DATA || names === undefined) return message;
+  if (message?.startsWith(`${names.name}:`)) return message;
+  let value = '';
+  let allowed = '';
+  if (rejected.lengths !== null) {
+    const { min, max } = rejected.lengths;
+    value = ` of ${found.value.length} bytes`;
+    allowed = min === max ? ` (${min} bytes)` : ` (${min}-${max} bytes)`;
+  } else if (rejected.values !== null) {
+    if (found.value.length === 1) value = ` ${found.value[0]}`;
+    else if (found.value.length === 4) value = ` ${found.value.readUInt32LE(0)}`;
+    allowed = ` ${rejected.values.min}-${rejected.values.max}`;
+  }
+  return `${names.name}: ${names.what}${value}: ${message ?? 'refused'}${allowed}`;
+}
 
 /** The module's keepalive states (enum eoip_ka_state). */
 export const KA_STATES = ['off', 'waiting', 'up', 'down'] as const;

@@ -34,6 +34,15 @@ const NLA_TYPE_MASK = 0x3fff;
 /** Extended-ack attributes (enum nlmsgerr_attrs). */
 export const NLMSGERR_ATTR_MSG = 1;
 export const NLMSGERR_ATTR_OFFS = 2;
+export const NLMSGERR_ATTR_POLICY = 4;
+
+/** What NLMSGERR_ATTR_POLICY says of the rejected attribute (enum netlink_policy_type_attr). */
+export const NL_POLICY_TYPE_ATTR = {
+  MIN_VALUE_U: 4,
+  MAX_VALUE_U: 5,
+  MIN_LENGTH: 6,
+  MAX_LENGTH: 7,
+} as const;
 
 export class NetlinkParseError extends Error {
   override name = 'NetlinkParseError';
@@ -175,22 +184,94 @@ export interface NetlinkAck {
   message: string | null;
 }
 
+/** The extended-ack attributes of an NLMSG_ERROR (NLM_F_ACK_TLVS), after the echoed request. */
+function ackTlvs(msg: NetlinkMessage): Map<number, Buffer> | null {
+  const p = msg.payload;
+  if (p.length < 4 + NLMSG_HDRLEN) throw new NetlinkParseError(`NLMSG_ERROR of ${p.length} bytes`);
+  if (!(msg.flags & NLM_F_ACK_TLVS)) return null;
+  // The echoed request: its header only when capped, else the whole message.
+  const echoed = msg.flags & NLM_F_CAPPED ? NLMSG_HDRLEN : p.readUInt32LE(4);
+  const tlvs = align4(4 + echoed);
+  return tlvs <= p.length ? parseAttrs(p, tlvs) : null;
+}
+
 /** The body of an NLMSG_ERROR: the error and, with NLM_F_ACK_TLVS, the extack text. */
 export function parseAck(msg: NetlinkMessage): NetlinkAck {
   const p = msg.payload;
   if (p.length < 4 + NLMSG_HDRLEN) throw new NetlinkParseError(`NLMSG_ERROR of ${p.length} bytes`);
   const errno = -p.readInt32LE(0) | 0; // | 0: an ack is 0, not -0
-  let message: string | null = null;
-  if (msg.flags & NLM_F_ACK_TLVS) {
-    // The echoed request: its header only when capped, else the whole message.
-    const echoed = msg.flags & NLM_F_CAPPED ? NLMSG_HDRLEN : p.readUInt32LE(4);
-    const tlvs = align4(4 + echoed);
-    if (tlvs <= p.length) {
-      const text = parseAttrs(p, tlvs).get(NLMSGERR_ATTR_MSG);
-      if (text !== undefined) message = cString(text);
-    }
+  const text = ackTlvs(msg)?.get(NLMSGERR_ATTR_MSG);
+  return { errno, message: text === undefined ? null : cString(text) };
+}
+
+/** The attribute a request was refused for, as the kernel's policy reports it. */
+export interface RejectedAttribute {
+  /** Byte offset of the attribute in the request (NLMSGERR_ATTR_OFFS). */
+  offset: number;
+  /** The values the policy allows (integers), from NLMSGERR_ATTR_POLICY. */
+  values: { min: bigint; max: bigint } | null;
+  /** The lengths the policy allows (binary attributes), from NLMSGERR_ATTR_POLICY. */
+  lengths: { min: number; max: number } | null;
+}
+
+/** NLMSGERR_ATTR_POLICY's attributes; a malformed one says nothing (the error itself still stands). */
+function policyAttrs(policy: Buffer | undefined): Map<number, Buffer> {
+  try {
+    return policy === undefined ? new Map() : parseAttrs(policy);
+  } catch {
+    return new Map();
   }
-  return { errno, message };
+}
+
+/** The rejected attribute of an NLMSG_ERROR, when the kernel named one (NLMSGERR_ATTR_OFFS). */
+export function rejectedAttribute(msg: NetlinkMessage): RejectedAttribute | null {
+  const tlvs = ackTlvs(msg);
+  if (tlvs === null) return null;
+  const offs = tlvs.get(NLMSGERR_ATTR_OFFS);
+  if (offs === undefined || offs.length < 4) return null;
+  const p = policyAttrs(tlvs.get(NLMSGERR_ATTR_POLICY));
+  const u64 = (type: number) => {
+    const v = p.get(type);
+    return v !== undefined && v.length >= 8 ? v.readBigUInt64LE(0) : undefined;
+  };
+  const u32 = (type: number) => {
+    const v = p.get(type);
+    return v !== undefined && v.length >= 4 ? v.readUInt32LE(0) : undefined;
+  };
+  const [minValue, maxValue] = [u64(NL_POLICY_TYPE_ATTR.MIN_VALUE_U), u64(NL_POLICY_TYPE_ATTR.MAX_VALUE_U)];
+  const [minLength, maxLength] = [u32(NL_POLICY_TYPE_ATTR.MIN_LENGTH), u32(NL_POLICY_TYPE_ATTR.MAX_LENGTH)];
+  return {
+    offset: offs.readUInt32LE(0),
+    values: minValue !== undefined && maxValue !== undefined ? { min: minValue, max: maxValue } : null,
+    lengths: minLength !== undefined && maxLength !== undefined ? { min: minLength, max: maxLength } : null,
+  };
+}
+
+/**
+ * The attribute starting `offset` bytes into `request` (a whole message), found among the attributes
+ * after its family header of `familyHeaderLen` bytes and inside nested ones: the types on the way to
+ * it (outermost first) and its value. Null when no attribute starts there.
+ */
+export function attributeAt(
+  request: Buffer,
+  familyHeaderLen: number,
+  offset: number,
+): { path: number[]; value: Buffer } | null {
+  const walk = (start: number, end: number, path: number[]): { path: number[]; value: Buffer } | null => {
+    let at = start;
+    while (at + NLA_HDRLEN <= end) {
+      const len = request.readUInt16LE(at);
+      if (len < NLA_HDRLEN || at + len > end) return null;
+      const here = [...path, request.readUInt16LE(at + 2) & NLA_TYPE_MASK];
+      if (at === offset) return { path: here, value: request.subarray(at + NLA_HDRLEN, at + len) };
+      if (offset > at && offset < at + len) return walk(at + NLA_HDRLEN, at + len, here);
+      at += align4(len);
+    }
+    return null;
+  };
+  if (request.length < NLMSG_HDRLEN) return null;
+  const end = Math.min(request.length, request.readUInt32LE(0));
+  return walk(NLMSG_HDRLEN + align4(familyHeaderLen), end, []);
 }
 
 /** A NUL-terminated string attribute as text. */

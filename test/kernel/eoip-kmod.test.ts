@@ -238,6 +238,28 @@ labTest('invalid settings are refused with extack messages naming the attribute'
   }
 });
 
+labTest(
+  'an address of the wrong length for the kind is refused by the policy, naming it; the link keeps its own',
+  async (t, r) => {
+    const cases: [string, RegExp][] = [
+      [
+        'change-reject-long-local',
+        /IFLA_GRE_LOCAL: local address of 16 bytes: binary attribute size out of range \(4 bytes\)/,
+      ],
+      [
+        'change-reject-short-remote',
+        /IFLA_GRE_REMOTE: remote address of 4 bytes: binary attribute size out of range \(16 bytes\)/,
+      ],
+    ];
+    for (const [name, message] of cases) {
+      const x = byName(r, name);
+      t.true(x?.ok, `${name}: ${x?.detail}`);
+      t.regex(x?.detail ?? '', message, name);
+    }
+    expectPass(t, r, ['change-rejected-untouched']);
+  },
+);
+
 labTest('the links read back with their settings and the defaults (ttl 255, mtu 1500)', async (t, r) => {
   expectPass(t, r, ['list-e4', 'list-e6', 'iproute2-sees-kind']);
 });

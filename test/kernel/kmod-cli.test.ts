@@ -10,16 +10,15 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { type Finding, type KmodStatus, parseModuleInfo } from '../../src/module-manager/index.ts';
 import { REPO_DIR } from '../helpers.ts';
-import { buildKmod } from './kmod.ts';
+import { buildKmod, hostKmodEnv } from './kmod.ts';
 import { type GuestResult, hostPath, type RunResult, runInGuest } from './lab.ts';
 import { guestScript, kernelSuite } from './suite.ts';
 
 const GREOIP = join(REPO_DIR, 'dist', 'cli', 'greoip.js');
-const KMOD_BINARY = '/usr/bin/kmod';
 
 interface Host {
   release: string;
@@ -43,17 +42,6 @@ function buildOnHost(release: string, out: string): string {
   return r.stdout;
 }
 
-/** Directories of kmod's shared libraries, as the guest sees them under /host. */
-function kmodLibraryPath(): string {
-  if (!existsSync(KMOD_BINARY)) throw new Error(`${KMOD_BINARY} missing: apt-get install kmod`);
-  const dirs = execFileSync('ldd', [KMOD_BINARY], { encoding: 'utf8' })
-    .split('\n')
-    .map((l) => /=>\s*(\/\S+)/.exec(l)?.[1])
-    .filter((p) => p !== undefined)
-    .map((p) => hostPath(dirname(p)));
-  return [...new Set(dirs)].join(':');
-}
-
 const prebuiltDirs: string[] = [];
 test.after.always(() => {
   for (const dir of prebuiltDirs) rmSync(dir, { recursive: true, force: true });
@@ -65,14 +53,13 @@ const labTest = kernelSuite(async (kernel): Promise<Host> => {
   prebuiltDirs.push(prebuilt);
   const buildOutput = buildOnHost(release, prebuilt);
   const stand = buildKmod(kernel, { testModules: true });
-  const env =
-    `NODE=${hostPath(process.execPath)}\nGREOIP=${hostPath(GREOIP)}\n` +
-    `KMOD=${hostPath(KMOD_BINARY)}\nKMOD_LIBS=${kmodLibraryPath()}\n`;
+  const env = `NODE=${hostPath(process.execPath)}\nGREOIP=${hostPath(GREOIP)}\n${hostKmodEnv()}`;
   const boot = await runInGuest({
     kernel,
     script: guestScript('kmod-cli.sh'),
     files: {
       '/lab/kmod-env.sh': env,
+      '/lab/host-kmod.sh': guestScript('host-kmod.sh'),
       '/lab/prebuilt/eoip.ko': readFileSync(join(prebuilt, 'eoip.ko')),
       '/lab/prebuilt/eoipv6.ko': readFileSync(join(prebuilt, 'eoipv6.ko')),
       '/lab/foreign/eoip.ko': readFileSync(stand.foreignEoip),

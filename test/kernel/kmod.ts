@@ -6,11 +6,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { REPO_DIR } from '../helpers.ts';
-import type { Kernel } from './lab.ts';
+import { hostPath, type Kernel } from './lab.ts';
 
 export const KMOD = join(REPO_DIR, 'kmod');
 
@@ -32,6 +32,12 @@ export interface KmodBuild {
 
 const built = new Map<string, KmodBuild>();
 
+/** Every build of kmod/ in the tests holds this lock: two builds never share kmod/build/<kernel>/. */
+export const KMOD_BUILD_LOCK = join(
+  tmpdir(),
+  `greoip-kmod-build-${createHash('sha256').update(KMOD).digest('hex').slice(0, 12)}.lock`,
+);
+
 /**
  * Builds the modules for `kernel` and the two static tools (once per process and kernel); a warning
  * fails the build (build.sh). `testModules` also builds the foreign eoip.ko and the out-of-tree gre.ko.
@@ -40,13 +46,12 @@ export function buildKmod(kernel: Kernel, options: { testModules?: boolean } = {
   const key = `${kernel.version}${options.testModules ? '+test' : ''}`;
   const done = built.get(key);
   if (done !== undefined) return done;
-  const lock = join(
-    tmpdir(),
-    `greoip-kmod-build-${createHash('sha256').update(KMOD).digest('hex').slice(0, 12)}.lock`,
-  );
   const args = ['--kernel', kernel.version, '--tools', ...(options.testModules ? ['--test-modules'] : [])];
   try {
-    execFileSync('flock', [lock, join(KMOD, 'build.sh'), ...args], { encoding: 'utf8', stdio: 'pipe' });
+    execFileSync('flock', [KMOD_BUILD_LOCK, join(KMOD, 'build.sh'), ...args], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string; message: string };
     throw new Error(
@@ -79,4 +84,20 @@ export function kmodGuestFiles(build: KmodBuild): Record<string, Uint8Array> {
     '/lab/eoipctl': readFileSync(build.eoipctl),
     '/lab/pkt': readFileSync(build.pkt),
   };
+}
+
+const KMOD_BINARY = '/usr/bin/kmod';
+
+/**
+ * Shell assignments for guest/host-kmod.sh: KMOD, the host's kmod binary under /host, and KMOD_LIBS,
+ * the directories of its libraries under /host (the guest runs Debian's kmod tools from the shared host).
+ */
+export function hostKmodEnv(): string {
+  if (!existsSync(KMOD_BINARY)) throw new Error(`${KMOD_BINARY} missing: apt-get install kmod`);
+  const dirs = execFileSync('ldd', [KMOD_BINARY], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => /=>\s*(\/\S+)/.exec(l)?.[1])
+    .filter((p) => p !== undefined)
+    .map((p) => hostPath(dirname(p)));
+  return `KMOD=${hostPath(KMOD_BINARY)}\nKMOD_LIBS=${[...new Set(dirs)].join(':')}\n`;
 }

@@ -62,7 +62,13 @@ const SHARE_MODULES = ['virtio_pci', '9pnet_virtio', '9p'];
 /** Loaded at boot only when the guest has a network card. */
 const NETWORK_MODULES = ['virtio_pci', 'virtio_net'];
 /** Real binaries (with their libraries); busybox provides the rest. Call them by full path in the guest. */
-export const LAB_BINARIES = ['/usr/sbin/ip', '/usr/sbin/tc', '/usr/sbin/bpftool', '/usr/bin/iperf3'];
+export const LAB_BINARIES = [
+  '/usr/sbin/ip',
+  '/usr/sbin/tc',
+  '/usr/sbin/bpftool',
+  '/usr/bin/iperf3',
+  '/usr/sbin/ethtool',
+];
 
 export class LabError extends Error {
   override name = 'LabError';
@@ -227,7 +233,7 @@ export function checkHostTools(): void {
   if (missing.length > 0) {
     throw new LabError(
       `kernel lab: missing ${missing.join(', ')}: run scripts/setup.sh ` +
-        '(apt-get install qemu-system-x86 busybox-static bpftool iproute2 iperf3 kmod xz-utils zstd)',
+        '(apt-get install qemu-system-x86 busybox-static bpftool iproute2 iperf3 ethtool kmod xz-utils zstd)',
     );
   }
 }
@@ -458,7 +464,7 @@ export function ensureInitramfs(kernel: Kernel): string {
   addHostPath(tree, '/usr/bin/busybox');
   const applets = execFileSync('/usr/bin/busybox', ['--list-full'], { encoding: 'utf8' }).split('\n');
   for (const applet of applets) {
-    if (applet === '' || /(^|\/)(ip|tc|bpftool|iperf3)$/.test(applet)) continue;
+    if (applet === '' || /(^|\/)(ip|tc|bpftool|iperf3|ethtool)$/.test(applet)) continue;
     const at = posix.join(tree.resolveDir(posix.dirname(`/${applet}`)), posix.basename(applet));
     if (!tree.has(at)) tree.symlink(at, '/usr/bin/busybox');
   }

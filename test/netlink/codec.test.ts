@@ -15,6 +15,7 @@ import {
   IFLA,
   IFLA_INFO_DATA,
   IFLA_INFO_KIND,
+  linkErrorMessage,
   newLinkRequest,
   parseLink,
   RTM_NEWLINK,
@@ -22,14 +23,17 @@ import {
 import {
   MessageWriter,
   NetlinkParseError,
+  NL_POLICY_TYPE_ATTR,
   NLM_F_ACK_TLVS,
   NLM_F_CAPPED,
   NLMSG_ERROR,
   NLMSGERR_ATTR_MSG,
   NLMSGERR_ATTR_OFFS,
+  NLMSGERR_ATTR_POLICY,
   parseAck,
   parseAttrs,
   parseMessages,
+  rejectedAttribute,
 } from '../../src/netlink/message.ts';
 import { hex, toHex } from '../helpers.ts';
 
@@ -178,6 +182,63 @@ test('acks and errors: errno and the extended-ack message', (t) => {
   t.throws(() => parseAck({ type: NLMSG_ERROR, flags: 0, seq: 0, pid: 0, payload: Buffer.alloc(8) }), {
     instanceOf: NetlinkParseError,
   });
+});
+
+/**
+ * An NLMSG_ERROR as the kernel's policy check sends it: its generic text, the rejected attribute's
+ * offset in the request and the policy entry (NLMSGERR_ATTR_POLICY) with the allowed range.
+ */
+function policyReply(text: string, offset: number, policy: [number, bigint | number][]): Buffer {
+  const w = new MessageWriter(NLMSG_ERROR, NLM_F_CAPPED | NLM_F_ACK_TLVS, 9);
+  w.header(4 + 16, (b, at) => {
+    b.writeInt32LE(-34, at);
+    b.writeUInt32LE(124, at + 4);
+    b.writeUInt16LE(RTM_NEWLINK, at + 8);
+  });
+  w.string(NLMSGERR_ATTR_MSG, text).u32(NLMSGERR_ATTR_OFFS, offset).beginNested(NLMSGERR_ATTR_POLICY);
+  for (const [type, v] of policy) {
+    const b = Buffer.alloc(typeof v === 'bigint' ? 8 : 4);
+    if (typeof v === 'bigint') b.writeBigUInt64LE(v);
+    else b.writeUInt32LE(v);
+    w.attr(type, b);
+  }
+  return w.endNested().finish();
+}
+
+test('a range or length refused by the policy is named: the attribute at the offset, the value, what is allowed', (t) => {
+  // Offsets from the layout above: header 16, ifinfomsg 16, IFLA_IFNAME 8, IFLA_MTU 8, IFLA_LINKINFO 4,
+  // IFLA_INFO_KIND 12, IFLA_INFO_DATA 4, IFLA_GRE_LINK 8: IFLA_GRE_IKEY at 76, then IFLA_GRE_REMOTE at 84.
+  const tooBig = newLinkRequest(1, { ...SPEC, tunnelId: 70000 });
+  const range = policyReply('integer out of range', 76, [
+    [NL_POLICY_TYPE_ATTR.MIN_VALUE_U, 0n],
+    [NL_POLICY_TYPE_ATTR.MAX_VALUE_U, 65535n],
+  ]);
+  const [reply] = parseMessages(range);
+  t.deepEqual(rejectedAttribute(reply!), { offset: 76, values: { min: 0n, max: 65535n }, lengths: null });
+  t.is(
+    linkErrorMessage(tooBig, reply!, parseAck(reply!).message),
+    'IFLA_GRE_IKEY: tunnel id 70000: integer out of range 0-65535',
+  );
+
+  const wide = newLinkRequest(1, { ...SPEC, kind: 'eoipv6', remote: '2001:db8::2' });
+  const [short] = parseMessages(
+    policyReply('binary attribute size out of range', 84, [
+      [NL_POLICY_TYPE_ATTR.MIN_LENGTH, 4],
+      [NL_POLICY_TYPE_ATTR.MAX_LENGTH, 4],
+    ]),
+  );
+  t.is(
+    linkErrorMessage(wide, short!, 'binary attribute size out of range'),
+    'IFLA_GRE_REMOTE: remote address of 16 bytes: binary attribute size out of range (4 bytes)',
+  );
+
+  // The module's own messages already name the attribute; no offset, or one outside IFLA_INFO_DATA
+  // (IFLA_MTU at 40): the kernel's text as it is.
+  const own = 'IFLA_GRE_REMOTE: remote must be a unicast address';
+  t.is(linkErrorMessage(wide, parseMessages(policyReply(own, 84, []))[0]!, own), own);
+  t.is(linkErrorMessage(tooBig, parseMessages(errorReply(34, 'x'))[0]!, 'x'), 'x');
+  t.is(linkErrorMessage(tooBig, parseMessages(policyReply('mtu', 40, []))[0]!, 'mtu'), 'mtu');
+  t.is(rejectedAttribute(parseMessages(errorReply(0, null))[0]!), null);
 });
 
 test('several messages in one datagram; lengths that do not fit are errors', (t) => {

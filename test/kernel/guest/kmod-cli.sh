@@ -1,9 +1,10 @@
-# Guest half of test/kernel/kmod-cli.test.ts: `greoip kmod status|install` on Debian's 6.1 kernel
+# Guest half of test/kernel/kmod-cli.test.ts: `greoip kmod status|install` on a Debian kernel
 # (kernel lab, test/kernel/lab.ts; sourced after its prelude, which defines pass/fail/check/expect_eq).
 #
 # Files the host puts in the initramfs:
 #   /lab/kmod-env.sh          NODE (the host's node under /host), GREOIP (dist/cli/greoip.js under /host),
 #                             KMOD (the host's kmod binary under /host), KMOD_LIBS (its library directories)
+#   /lab/host-kmod.sh         guest/host-kmod.sh: the host's kmod tools as $K/depmod, $K/modprobe, ...
 #   /lab/prebuilt/eoip.ko, eoipv6.ko     built on the host by `greoip kmod build`
 #   /lab/foreign/eoip.ko      kmod/tests/foreign: kind eoip, no greoip mark
 #   /lab/fake-gre/gre.ko      kmod/tests/fake-gre: an out-of-tree gre
@@ -14,17 +15,7 @@
 R=$(uname -r)
 M=/lib/modules/$R
 
-# Debian's kmod tools rather than busybox's applets, first on PATH as on a Debian system (greoip runs
-# depmod/modprobe/rmmod from PATH). kmod's libraries are not in the initramfs: take them from /host.
-# Busybox sh prefers its own applets to PATH, so this script calls them as $K/<tool>.
-K=/usr/local/kmod
-mkdir -p $K/real
-for t in depmod modprobe modinfo insmod rmmod lsmod; do
-  ln -s "$KMOD" $K/real/$t
-  printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s/real/%s "$@"\n' "$KMOD_LIBS" $K $t >$K/$t
-  chmod 755 $K/$t
-done
-export PATH=$K:$PATH
+. /lab/host-kmod.sh
 check kmod-tools sh -c "$K/depmod --version | grep -q '^kmod version'"
 # The kernel autoloads (ip link add ... type eoip) through /proc/sys/kernel/modprobe: the real one too.
 echo $K/modprobe >/proc/sys/kernel/modprobe
