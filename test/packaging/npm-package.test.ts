@@ -5,7 +5,7 @@
  * reflector's programs from the installed package under BPF_PROG_TEST_RUN.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { VERSION } from '../../src/version.ts';
@@ -82,6 +82,28 @@ test.serial('npm pack, npm install -g into a clean prefix, and the installed gre
   t.is(demo.status, 0, demo.stderr);
   t.is((demo.stdout.match(/ 0% packet loss/g) ?? []).length, 2, demo.stdout);
   t.regex(demo.stdout, /eoip-demo\s+eoip\s+100\s/);
+
+  // Its units run the installed package with the node that installed them, and systemd accepts them.
+  const units = join(dir, 'units');
+  const wrote = sh(
+    bin('greoip'),
+    ['install-units', '--unit-dir', units, '--config-dir', join(dir, 'etc'), '--no-reload'],
+    env,
+    dir,
+  );
+  t.is(wrote.status, 0, wrote.stderr);
+  const unit = readFileSync(join(units, 'greoip.service'), 'utf8');
+  t.regex(
+    unit,
+    new RegExp(`^ExecStart=${process.execPath} ${join(pkg, 'dist', 'cli', 'greoip.js')} daemon `, 'm'),
+  );
+  const verified = sh('systemd-analyze', [
+    'verify',
+    join(units, 'greoip.service'),
+    join(units, 'gre-keepalive.service'),
+  ]);
+  t.is(verified.status, 0, verified.stderr);
+  t.is(verified.stdout + verified.stderr, '');
 
   // The prebuilt BPF objects of the installed package load and answer a keepalive.
   const explained = sh(
