@@ -10,9 +10,11 @@
         "src/rawsock.cc",
         "src/batch.cc",
         "src/netlink.cc",
+        "src/bpf.cc",
         "src/netns.cc",
         "src/unixdgram.cc"
       ],
+      "libraries": ["<!(node check-libbpf.cjs)"],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
       ],

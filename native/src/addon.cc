@@ -1,5 +1,5 @@
 // greoip native addon: a thin syscall layer (tap, raw sockets, link ioctls,
-// route netlink, batched I/O) with no protocol logic. See native/README.md.
+// route netlink, batched I/O, the libbpf loader) with no protocol logic. See native/README.md.
 #include "common.h"
 
 namespace {
@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   greoip::InitRawsock(env, exports);
   greoip::InitBatch(env, exports);
   greoip::InitNetlink(env, exports);
+  greoip::InitBpf(env, exports);
   greoip::InitNetns(env, exports);
   greoip::InitUnixDatagram(env, exports);
   return exports;

@@ -60,6 +60,7 @@ void InitLink(Napi::Env env, Napi::Object exports);
 void InitRawsock(Napi::Env env, Napi::Object exports);
 void InitBatch(Napi::Env env, Napi::Object exports);
 void InitNetlink(Napi::Env env, Napi::Object exports);
+void InitBpf(Napi::Env env, Napi::Object exports);
 void InitNetns(Napi::Env env, Napi::Object exports);
 void InitUnixDatagram(Napi::Env env, Napi::Object exports);
 

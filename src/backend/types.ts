@@ -19,15 +19,34 @@ export interface TunnelCounters {
   txErrors: number;
 }
 
+/** What an in-kernel fast path did for a tunnel (ebpf), already included in `counters`. */
+export interface FastPathCounters {
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  rxErrors: number;
+  txErrors: number;
+  /** Received packets passed up to the daemon (keepalives, fragments, other local destinations). */
+  rxSlow: number;
+  /** Frames left on the tap for the daemon (over the underlay MTU, not IP). */
+  txSlow: number;
+  /** GSO frames cut into segments by the tunnel's segmenter veth. */
+  txSegmented: number;
+}
+
 export interface TunnelStatus {
   config: TunnelConfig;
   backend: BackendName;
+  /** How the backend runs this tunnel, when it has modes (ebpf: "tcx" or "clsact" attachment). */
+  mode?: string;
   /** waiting (never heard a keepalive), up, down, or off (keepalive none). */
   state: LinkState;
   carrier: boolean;
   /** Milliseconds since the last keepalive was received, or null if never. */
   lastKeepaliveAgoMs: number | null;
   counters: TunnelCounters;
+  fastPath?: FastPathCounters;
 }
 
 /** A tunnel's keepalive state changed (reported by backends that run the keepalive machine themselves). */

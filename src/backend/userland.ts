@@ -212,8 +212,15 @@ export class UserlandBackend implements TunnelBackend {
     this.releaseGroup(tunnel.group);
   }
 
+  /** Tunnels of this backend; the ebpf backend's (this is its slow path) list themselves. */
   list(): TunnelStatus[] {
-    return [...this.tunnels.values()].map((t) => this.status(t));
+    return [...this.tunnels.values()].filter((t) => t.config.backend !== 'ebpf').map((t) => this.status(t));
+  }
+
+  /** One tunnel's status, whichever backend it was created for (the ebpf backend reads its slow path here). */
+  statusOf(name: string): TunnelStatus | null {
+    const t = this.tunnels.get(name);
+    return t ? this.status(t) : null;
   }
 
   unmatchedDrops(): Record<string, number> {

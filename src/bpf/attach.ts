@@ -1,12 +1,26 @@
 /**
  * Attaching the keepalive programs to devices, configuring their maps and
- * reading their counters: `gre-keepalive attach|detach|status`. Uses iproute2
- * (users know `ip link set dev gre0 xdp object ...`) and bpftool for the maps.
+ * reading their counters: `gre-keepalive attach|detach|status`, through the one
+ * loader (libbpf in the addon): XDP through bpf_xdp_attach, the TC program as a
+ * clsact filter (handle 1, priority 49152), maps by fd. iproute2 is only asked
+ * what a device is (`ip -j -d link show`).
  */
 import { execFileSync } from 'node:child_process';
+import { RtnlSocket } from '../backend/rtnl.ts';
 import { createPolicy, type Mode, type Policy, VERDICT_NAMES } from '../gre-keepalive/index.ts';
-import { COUNTER_SLOTS, COUNTER_TX_ERROR, encodeConfig, lpm4Key, lpm6Key, readHostU64 } from './maps.ts';
-import { type BpfProgramName, bpfObjectPath } from './programs.ts';
+import { bpf, XdpFlags } from '../native/bpf.ts';
+import { getRouteRequest, parseRoute } from '../netlink/route.ts';
+import { BpfObject, closeFd } from './loader.ts';
+import {
+  COUNTER_SLOTS,
+  COUNTER_TX_ERROR,
+  encodeConfig,
+  lpm4Key,
+  lpm6Key,
+  PEER_VALUE,
+  readHostU64,
+} from './maps.ts';
+import type { BpfProgramName } from './programs.ts';
 
 /** Our programs by the names bpftool shows: the full name from BTF, or the kernel's 15-character cut. */
 const KERNEL_NAMES: Record<string, BpfProgramName> = Object.fromEntries(
@@ -16,7 +30,7 @@ const KERNEL_NAMES: Record<string, BpfProgramName> = Object.fromEntries(
   ]),
 );
 /** tc filter priority of our ingress filter, so detach removes ours and nothing else. */
-const TC_PREF = '49152';
+const TC_PREF = 49152;
 
 export type AttachMode = 'gre' | 'underlay';
 export type XdpMode = 'native' | 'generic';
@@ -106,102 +120,85 @@ function policyFor(info: LinkInfo, o: AttachOptions, prog: BpfProgramName): Poli
   return createPolicy({ mode: o.policy ?? 'strict', peers: o.peers ?? [], local, remote });
 }
 
-interface NetEntry {
-  xdp?: { devname: string; ifindex: number; mode: string; id: number; name?: string }[];
-  tc?: { devname: string; ifindex: number; kind: string; name: string; id: number }[];
+/** Handle and priority of our clsact ingress filter, so detach removes ours and nothing else. */
+const TC_HANDLE = 1;
+
+function allDevices(): { ifname: string; ifindex: number }[] {
+  return json<{ ifname: string; ifindex: number }[]>('ip', ['-j', 'link', 'show']);
+}
+
+/** The kernel's name of program `id`, mapped to ours, or null. */
+function progName(id: number): BpfProgramName | null {
+  const fd = bpf.progFdById(id);
+  try {
+    return KERNEL_NAMES[bpf.progInfo(fd).name] ?? null;
+  } finally {
+    closeFd(fd);
+  }
 }
 
 /** Program ids of ours attached to `dev` (XDP and TC ingress). */
 function attachedIds(dev?: string): { dev: string; id: number; prog: BpfProgramName; hook: string }[] {
-  const entries = json<NetEntry[]>('bpftool', ['net', 'show', '-j', ...(dev ? ['dev', dev] : [])]);
+  const devices = dev ? [{ ifname: dev, ifindex: linkInfo(dev).ifindex }] : allDevices();
   const out: { dev: string; id: number; prog: BpfProgramName; hook: string }[] = [];
-  for (const e of entries) {
-    for (const x of e.xdp ?? []) {
-      const name = progName(x.id);
-      if (name) out.push({ dev: x.devname, id: x.id, prog: name, hook: `xdp (${x.mode})` });
+  for (const d of devices) {
+    const xdp = bpf.xdpQuery(d.ifindex);
+    for (const [id, mode] of [
+      [xdp.skb, 'generic'],
+      [xdp.drv, 'driver'],
+    ] as const) {
+      const name = id ? progName(id) : null;
+      if (name) out.push({ dev: d.ifname, id, prog: name, hook: `xdp (${mode})` });
     }
-    for (const t of e.tc ?? []) {
-      const name = progName(t.id);
-      if (name && t.kind.includes('ingress'))
-        out.push({ dev: t.devname, id: t.id, prog: name, hook: 'tc ingress' });
-    }
+    const tcId = bpf.tcQuery(d.ifindex, 'ingress', TC_HANDLE, TC_PREF);
+    const name = tcId ? progName(tcId) : null;
+    if (name) out.push({ dev: d.ifname, id: tcId, prog: name, hook: 'tc ingress' });
   }
   return out;
 }
 
-function progName(id: number): BpfProgramName | null {
-  const info = json<{ name?: string }>('bpftool', ['prog', 'show', 'id', String(id), '-j']);
-  return KERNEL_NAMES[info.name ?? ''] ?? null;
-}
-
-/** Map ids by name for a loaded program. */
+/** Map fds by name for a loaded program (closed by the caller). */
 function maps(progId: number): Record<string, number> {
-  const info = json<{ map_ids?: number[] }>('bpftool', ['prog', 'show', 'id', String(progId), '-j']);
+  const fd = bpf.progFdById(progId);
   const byName: Record<string, number> = {};
-  for (const id of info.map_ids ?? []) {
-    const m = json<{ name?: string }>('bpftool', ['map', 'show', 'id', String(id), '-j']);
-    if (m.name) byName[m.name] = id;
+  try {
+    for (const id of bpf.progInfo(fd).mapIds) {
+      const m = bpf.mapFdById(id);
+      const name = bpf.mapInfo(m).name;
+      if (name && byName[name] === undefined) byName[name] = m;
+      else closeFd(m);
+    }
+  } finally {
+    closeFd(fd);
   }
   return byName;
 }
 
-const hexBytes = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, '0'));
-
-function configure(progId: number, policy: Policy, underlayIfindex: number): void {
-  const ids = maps(progId);
-  const config = ids.ka_config;
-  if (config === undefined) throw new Error(`program ${progId} has no ka_config map`);
-  run('bpftool', [
-    'map',
-    'update',
-    'id',
-    String(config),
-    'key',
-    'hex',
-    '00',
-    '00',
-    '00',
-    '00',
-    'value',
-    'hex',
-    ...hexBytes(encodeConfig(policy, { underlayIfindex })),
-  ]);
-  const one = ['value', 'hex', '01', '00', '00', '00'];
-  for (const p of policy.peers4) {
-    run('bpftool', [
-      'map',
-      'update',
-      'id',
-      String(ids.ka_peers4),
-      'key',
-      'hex',
-      ...hexBytes(lpm4Key(p.addr, p.length)),
-      ...one,
-    ]);
-  }
-  for (const p of policy.peers6) {
-    run('bpftool', [
-      'map',
-      'update',
-      'id',
-      String(ids.ka_peers6),
-      'key',
-      'hex',
-      ...hexBytes(lpm6Key(p.addr, p.length)),
-      ...one,
-    ]);
-  }
+function closeAll(fds: Record<string, number>): void {
+  for (const fd of Object.values(fds)) closeFd(fd);
 }
 
-/** The underlay device a gre tunnel leaves by: its `link`, else the route to its remote. */
+function configure(fds: Record<string, number>, policy: Policy, underlayIfindex: number): void {
+  const config = fds.ka_config;
+  if (config === undefined) throw new Error('the program has no ka_config map');
+  bpf.mapUpdate(config, Buffer.alloc(4), encodeConfig(policy, { underlayIfindex }));
+  for (const p of policy.peers4) bpf.mapUpdate(fds.ka_peers4!, lpm4Key(p.addr, p.length), PEER_VALUE);
+  for (const p of policy.peers6) bpf.mapUpdate(fds.ka_peers6!, lpm6Key(p.addr, p.length), PEER_VALUE);
+}
+
+/** The underlay device a gre tunnel leaves by: the route to its remote (rtnetlink). */
 function underlayIfindex(info: LinkInfo): number {
   const remote = info.linkinfo?.info_data?.remote;
   if (!remote || remote === 'any') return 0;
+  const rtnl = new RtnlSocket();
   try {
-    const route = json<{ dev?: string }[]>('ip', ['-j', 'route', 'get', remote])[0];
-    return route?.dev ? linkInfo(route.dev).ifindex : 0;
+    const seq = 1;
+    const [msg] = rtnl.request(getRouteRequest(seq, remote), seq, false);
+    return msg ? parseRoute(msg).oif : 0;
   } catch {
     return 0;
+  } finally {
+    rtnl.close();
   }
 }
 
@@ -219,45 +216,42 @@ export function attach(dev: string, options: AttachOptions = {}): AttachResult {
   const policy = policyFor(info, options, prog);
   if (attachedIds(dev).length > 0)
     throw new AttachError('DEV', `${dev} already has a greoip keepalive program: detach it first`);
-  const object = bpfObjectPath(prog);
-  if (hook === 'tc') {
-    run('tc', ['qdisc', 'replace', 'dev', dev, 'clsact']);
-    run('tc', [
-      'filter',
-      'replace',
-      'dev',
-      dev,
-      'ingress',
-      'pref',
-      TC_PREF,
-      'bpf',
-      'da',
-      'obj',
-      object,
-      'sec',
-      'tc',
-    ]);
-  } else {
-    run('ip', ['link', 'set', 'dev', dev, hook, 'object', object, 'section', 'prog']);
-  }
-  const attached = attachedIds(dev)[0];
+  const object = BpfObject.loadBuilt(prog, { progType: hook === 'tc' ? 'tc' : 'xdp' });
   try {
-    if (!attached) throw new Error(`${prog} did not show up on ${dev} after attaching`);
-    configure(attached.id, policy, prog === 'keepalive_tc' ? underlayIfindex(info) : 0);
-  } catch (err) {
-    detach(dev);
-    throw err;
+    const progFd = object.program(object.programs[0]!.name).fd;
+    if (hook === 'tc') {
+      bpf.tcHookCreate(info.ifindex);
+      bpf.tcAttach(info.ifindex, 'ingress', progFd, TC_HANDLE, TC_PREF);
+    } else {
+      const mode = hook === 'xdpgeneric' ? XdpFlags.SKB_MODE : XdpFlags.DRV_MODE;
+      bpf.xdpAttach(info.ifindex, progFd, mode | XdpFlags.UPDATE_IF_NOEXIST);
+    }
+    const attached = attachedIds(dev)[0];
+    try {
+      if (!attached) throw new Error(`${prog} did not show up on ${dev} after attaching`);
+      const fds = Object.fromEntries(
+        ['ka_config', 'ka_peers4', 'ka_peers6'].map((m) => [m, object.map(m).fd]),
+      );
+      configure(fds, policy, prog === 'keepalive_tc' ? underlayIfindex(info) : 0);
+    } catch (err) {
+      detach(dev);
+      throw err;
+    }
+    return { dev, prog, hook: attached.hook, id: attached.id };
+  } finally {
+    // The attachment holds the program and its maps; our fds are not needed.
+    object.close();
   }
-  return { dev, prog, hook: attached.hook, id: attached.id };
 }
 
 /** Removes our programs from `dev`; returns what was removed. */
 export function detach(dev: string): AttachResult[] {
   linkInfo(dev);
   const found = attachedIds(dev);
+  const ifindex = linkInfo(dev).ifindex;
   for (const a of found) {
-    if (a.hook === 'tc ingress') run('tc', ['filter', 'del', 'dev', dev, 'ingress', 'pref', TC_PREF]);
-    else run('ip', ['link', 'set', 'dev', dev, a.hook.includes('generic') ? 'xdpgeneric' : 'xdpdrv', 'off']);
+    if (a.hook === 'tc ingress') bpf.tcDetach(ifindex, 'ingress', TC_HANDLE, TC_PREF);
+    else bpf.xdpDetach(ifindex, a.hook.includes('generic') ? XdpFlags.SKB_MODE : XdpFlags.DRV_MODE);
   }
   return found.map((a) => ({ dev, prog: a.prog, hook: a.hook, id: a.id }));
 }
@@ -270,21 +264,20 @@ export interface DeviceCounters extends AttachResult {
 export function status(dev?: string): DeviceCounters[] {
   if (dev) linkInfo(dev);
   return attachedIds(dev).map((a) => {
-    const counterMap = maps(a.id).ka_counters;
+    const fds = maps(a.id);
     const sums = new Array<bigint>(COUNTER_SLOTS).fill(0n);
-    if (counterMap !== undefined) {
-      const dump = json<{ key: string[]; values: { value: string[] }[] }[]>('bpftool', [
-        'map',
-        'dump',
-        'id',
-        String(counterMap),
-        '-j',
-      ]);
-      for (const entry of dump) {
-        const slot = Number.parseInt(entry.key[0]!, 16);
-        for (const v of entry.values)
-          sums[slot]! += readHostU64(Buffer.from(v.value.map((x) => Number.parseInt(x, 16))));
+    try {
+      const counterMap = fds.ka_counters;
+      const cpus = bpf.possibleCpus();
+      for (let slot = 0; counterMap !== undefined && slot < COUNTER_SLOTS; slot++) {
+        const key = Buffer.alloc(4);
+        key.writeUInt32LE(slot); // host order: x86 and arm64 are little-endian
+        const values = bpf.mapLookup(counterMap, key, 8 * cpus);
+        for (let cpu = 0; values && cpu < cpus; cpu++)
+          sums[slot]! += readHostU64(values.subarray(cpu * 8, cpu * 8 + 8));
       }
+    } finally {
+      closeAll(fds);
     }
     const counters: Record<string, number> = {};
     VERDICT_NAMES.forEach((name, i) => {

@@ -123,7 +123,7 @@ export function bpfObjectPath(name: BpfProgramName): string {
 
 /** XDP and TC return codes the programs use. */
 export const XdpAction = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const;
-export const TcAction = { OK: 0, SHOT: 2, REDIRECT: 7 } as const;
+export const TcAction = { UNSPEC: -1, OK: 0, SHOT: 2, REDIRECT: 7 } as const;
 
 const ETH_HEADER_LENGTH = 14;
 const ETHERTYPE_IPV4 = 0x0800;

@@ -1,5 +1,6 @@
 /** `greoip daemon` and `greoip cleanup`. */
 import type { Command } from 'commander';
+import { EbpfBackend } from '../backend/ebpf.ts';
 import { KernelBackend } from '../backend/kernel.ts';
 import type { TunnelStateChange } from '../backend/types.ts';
 import { UserlandBackend } from '../backend/userland.ts';
@@ -45,6 +46,13 @@ SIGTERM and SIGINT stop it cleanly: tap interfaces stay in place with carrier
 off, so addresses and bridge membership survive a restart; kernel links stay
 up and keep forwarding. A restarted daemon takes both back. "eoip del"
 removes one tunnel and its interface; "greoip cleanup" removes all of them.
+
+The state file records the network namespace's cookie and each interface's
+ifindex: a namespace that reuses a deleted one's inode adopts nothing of it,
+and cleanup without a daemon removes only interfaces it can prove greoip made.
+Each change is checked against the host first and applied whole, with the
+state written, or not at all; an unusable state file is set aside
+(state.json.corrupt-*) and the daemon starts anyway.
 
 Logs one line per event (tunnel added, carrier and keepalive state changes,
 reloads and what they changed, refused requests), never per packet: JSON
@@ -130,7 +138,8 @@ async function runDaemon(configFile: string | null, opts: ServiceOptions): Promi
   const kernel = new KernelBackend();
   const daemon = new Daemon({
     paths: runtimePaths(),
-    backends: { userland, kernel },
+    // The ebpf backend's slow path is the userland backend itself: one table, one set of raw sockets.
+    backends: { userland, kernel, ebpf: new EbpfBackend({ slowPath: userland }) },
     configFile,
     loadConfig: loadConfigFile,
     log,

@@ -16,7 +16,7 @@ import { formatTunnelTable } from './tunnel-table.ts';
 
 const USAGE = `Usage:
   eoip add [name NAME] tunnel-id|tid ID [local ADDR] remote ADDR [ttl TTL] [tos TOS]
-           [link IFNAME] [keepalive none|SECS[,RETRIES]] [mtu MTU] [backend userland|kernel]
+           [link IFNAME] [keepalive none|SECS[,RETRIES]] [mtu MTU] [backend userland|kernel|ebpf]
   eoip change|set name NAME [tunnel-id|tid ID] [local ADDR] [remote ADDR] [ttl TTL] [tos TOS]
            [link IFNAME] [keepalive none|SECS[,RETRIES]] [mtu MTU]
   eoip del|delete name NAME
@@ -46,9 +46,15 @@ Parameters:
                    "modprobe eoip eoipv6" or install them with "greoip kmod install";
                    "greoip kmod status" checks). Also written --backend. With the
                    kernel backend, tos 1 means "inherit from the inner packet", as
-                   in the old eoip module. Fixed once the tunnel exists.
+                   in the old eoip module.
+                   ebpf: a tap as with userland, but TC programs move the frames
+                   in the kernel (no module; needs Linux 5.10+, a bpffs on
+                   /sys/fs/bpf, CAP_BPF); the daemon sends keepalives and what the
+                   programs cannot (frames over the underlay MTU, fragments).
+                   "eoip list" shows it as ebpf/tcx (Linux 6.6+) or ebpf/clsact.
+                   Fixed once the tunnel exists.
 
-The tunnels of both backends are managed by the greoip daemon of the current
+The tunnels of every backend are managed by the greoip daemon of the current
 network namespace; "eoip add" starts one when none runs (log in its runtime
 directory). Kernel links keep forwarding while no daemon runs. One (remote,
 tunnel id) can belong to one tunnel only, whatever its backend: the kernel
@@ -59,10 +65,12 @@ Examples:
   eoip add name eoip0 local 203.0.113.50 remote 198.51.100.11 tunnel-id 1234
   eoip add name hq6 tid 77 remote 2001:db8::11 keepalive 5,6
   eoip add name fast0 tid 9 remote 198.51.100.11 backend kernel
+  eoip add name bpf0 tid 10 remote 198.51.100.11 mtu 1458 backend ebpf
   eoip set name eoip0 keepalive none
   eoip list --json
 
-Exit status: 0 on success, 1 on any error (the message names the field at fault).`;
+Exit status: 0 on success, 1 on any error (the message names the field at fault),
+and 1 from "eoip list" when no daemon runs but its state file lists tunnels (shown down).`;
 
 /** The greoip entry point beside this one (dist/cli/greoip.js, or src/cli/greoip.ts under tsx). */
 function greoipEntry(): string {

@@ -42,7 +42,7 @@ function row(t: TunnelStatus): string[] {
     String(k.rxKeepalives),
     String(k.txKeepalives),
     String(k.rxErrors + k.txErrors),
-    t.backend,
+    t.mode ? `${t.backend}/${t.mode}` : t.backend,
   ];
 }
 

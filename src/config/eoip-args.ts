@@ -2,7 +2,7 @@
  * The `eoip` command line, as users of the eoip kernel-module tool know it:
  *
  *   eoip add [name N] tunnel-id|tid ID [local IP] remote IP [ttl T] [tos T]
- *            [link IF] [keepalive none|SECS[,RETRIES]] [mtu M] [backend userland|kernel]
+ *            [link IF] [keepalive none|SECS[,RETRIES]] [mtu M] [backend userland|kernel|ebpf]
  *   eoip change|set name N [tunnel-id|tid ID] [local IP] [remote IP] [ttl T] [tos T]
  *            [link IF] [keepalive ...] [mtu M]
  *   eoip del|delete name N

@@ -11,7 +11,7 @@
  *       ttl: 255
  *       tos: 0
  *       link: eth0
- *       backend: userland
+ *       backend: userland     # or kernel, or ebpf
  *
  * Unknown keys, duplicate names and duplicate (family, remote, tunnel id)
  * pairs are errors. Values go through the same validators as the `eoip`

@@ -46,7 +46,7 @@ export const FIELD_OF = {
   backend: 'backend',
 } as const satisfies Record<Exclude<keyof TunnelConfig, 'family'>, FieldName>;
 
-export const BACKENDS: readonly BackendName[] = ['userland', 'kernel'];
+export const BACKENDS: readonly BackendName[] = ['userland', 'kernel', 'ebpf'];
 
 export const RANGES = {
   ttl: { min: 1, max: 255 },

@@ -4,6 +4,7 @@
  * the interfaces it can prove it made (`greoip cleanup`). A state file of
  * another network namespace, or one that cannot be read, is never acted on.
  */
+import { removeEbpfLeftovers } from '../backend/ebpf.ts';
 import { type TunnelStatus, zeroCounters } from '../backend/types.ts';
 import { InterfaceRemover } from './interfaces.ts';
 import { namespaceIdentity, type RuntimePaths } from './paths.ts';
@@ -59,6 +60,9 @@ export async function cleanupStopped(paths: RuntimePaths): Promise<CleanupResult
   const { entries, note } = await storedTunnels(paths);
   const result: CleanupResult = { removed: [], notOurs: [], note };
   if (entries.length === 0) return result;
+  // ebpf tunnels leave more than their taps: segmenter veths, attached programs, maps and pins.
+  const ebpf = entries.filter((e) => e.config.backend === 'ebpf').map((e) => e.config.name);
+  if (ebpf.length > 0) removeEbpfLeftovers(ebpf);
   const remover = new InterfaceRemover();
   try {
     for (const { config, ifindex } of entries) {

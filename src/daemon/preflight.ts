@@ -5,35 +5,17 @@
  * nothing, and the error names the field instead of the system call that
  * would have failed half-way through.
  */
-import { readFileSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
+import { createSocket } from 'node:dgram';
 import type { BackendName, TunnelConfig } from '../eoip/config.ts';
 import { isNativeSystemError, link } from '../native/index.ts';
-import { formatAddress as format4, parseAddress as parse4 } from '../wire/ipv4.ts';
-import { formatAddress as format6, parseAddress as parse6 } from '../wire/ipv6.ts';
 import { FieldError, type Plan } from './plan.ts';
 
 /** The facts of this network namespace a plan depends on. */
 export interface Host {
   /** The ifindex of the interface of that name, or null when there is none. */
   interfaceIndex(name: string): number | null;
-  /** Whether a tunnel may bind this (canonical) local address. */
-  canBind(address: string): boolean;
-}
-
-function canonical(address: string): string {
-  const v4 = parse4(address);
-  if (v4 !== null) return format4(v4);
-  const v6 = parse6(address.replace(/%.*$/, ''));
-  return v6 === null ? address : format6(v6);
-}
-
-function sysctlOn(path: string): boolean {
-  try {
-    return readFileSync(path, 'utf8').trim() === '1';
-  } catch {
-    return false;
-  }
+  /** Whether a tunnel may bind this (canonical) local address (a link-local one on `link`). */
+  canBind(address: string, link: string | null): boolean | Promise<boolean>;
 }
 
 /** The host as the kernel sees it from this process's network namespace. */
@@ -47,15 +29,22 @@ export function systemHost(): Host {
         throw err;
       }
     },
-    canBind(address) {
-      // With nonlocal bind on, an address not yet assigned (a VRRP address) may be bound.
-      const v6 = address.includes(':');
-      if (sysctlOn(v6 ? '/proc/sys/net/ipv6/ip_nonlocal_bind' : '/proc/sys/net/ipv4/ip_nonlocal_bind'))
-        return true;
-      for (const list of Object.values(networkInterfaces())) {
-        for (const a of list ?? []) if (canonical(a.address) === address) return true;
-      }
-      return false;
+    canBind(address, link) {
+      // The kernel's own answer: bind a UDP socket to it (as the raw socket will be), any port.
+      // It honours ip_nonlocal_bind (a VRRP address) and refuses a tentative IPv6 address, and
+      // it does not wait for an interface to report RUNNING, as an address list would.
+      return new Promise((resolve) => {
+        const v6 = address.includes(':');
+        const socket = createSocket(v6 ? 'udp6' : 'udp4');
+        const done = (ok: boolean) => {
+          socket.close();
+          resolve(ok);
+        };
+        socket.once('error', () => done(false));
+        socket.once('listening', () => done(true));
+        const scoped = v6 && link !== null && /^fe[89ab]/i.test(address) ? `${address}%${link}` : address;
+        socket.bind({ address: scoped, port: 0, exclusive: true });
+      });
     },
   };
 }
@@ -82,7 +71,7 @@ function nameFree(config: TunnelConfig, ctx: PreflightContext): void {
   );
 }
 
-function checkConfig(config: TunnelConfig, ctx: PreflightContext): void {
+async function checkConfig(config: TunnelConfig, ctx: PreflightContext): Promise<void> {
   if (!ctx.backends.has(config.backend)) {
     throw new FieldError(`the ${config.backend} backend is not available in this daemon`, 'backend');
   }
@@ -90,7 +79,11 @@ function checkConfig(config: TunnelConfig, ctx: PreflightContext): void {
     throw new FieldError(`link: no interface named ${config.link} in this network namespace`, 'link');
   }
   // A kernel link may use a local address not (yet) assigned; a userland socket must bind it.
-  if (config.local !== null && config.backend !== 'kernel' && !ctx.host.canBind(config.local)) {
+  if (
+    config.local !== null &&
+    config.backend !== 'kernel' &&
+    !(await ctx.host.canBind(config.local, config.link))
+  ) {
     throw new FieldError(
       `local: ${config.local} is not assigned to any interface in this network namespace`,
       'local',
@@ -99,10 +92,10 @@ function checkConfig(config: TunnelConfig, ctx: PreflightContext): void {
 }
 
 /** Throws a FieldError for the first step the host cannot carry out. */
-export function preflight(plan: Plan, ctx: PreflightContext): void {
+export async function preflight(plan: Plan, ctx: PreflightContext): Promise<void> {
   for (const step of plan.steps) {
     if (step.op === 'remove') continue;
-    checkConfig(step.config, ctx);
+    await checkConfig(step.config, ctx);
     if (step.op === 'add') nameFree(step.config, ctx);
   }
 }

@@ -141,9 +141,10 @@ export class Daemon {
       } else {
         await this.restore(stored.map((e) => e.config));
       }
+      // Recorded before the socket opens: a request can only come after, so writes never overlap.
+      await this.state.write(this.record());
       await this.listen();
       await writeFile(paths.pid, `${process.pid}\n`, { mode: 0o600 });
-      await this.state.write(this.record());
     } catch (err) {
       await this.closeBackends(false);
       this.server?.close();
@@ -526,7 +527,7 @@ export class Daemon {
    * status of each tunnel added or changed.
    */
   private async applyPlan(plan: Plan, retryDormant = true): Promise<Map<string, TunnelStatus>> {
-    preflight(plan, {
+    await preflight(plan, {
       host: this.host,
       owned: this.owned,
       backends: new Set(Object.keys(this.opts.backends) as BackendName[]),

@@ -5,7 +5,7 @@
  */
 
 export type Family = 4 | 6;
-export type BackendName = 'userland' | 'kernel';
+export type BackendName = 'userland' | 'kernel' | 'ebpf';
 
 /** RouterOS `keepalive=SECS,RETRIES`; null is `keepalive none`. */
 export interface KeepaliveConfig {

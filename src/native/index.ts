@@ -158,7 +158,8 @@ export function openNativeAddon(path: string): NativeAddon {
 
 /** The loaded addon (loaded once, on first use). */
 export function loadNative(): NativeAddon {
-  addon ??= openNativeAddon(nativeAddonPath());
+  // GREOIP_NATIVE_ADDON selects another build, e.g. the sanitized one (scripts/build-native-sanitized.sh).
+  addon ??= openNativeAddon(process.env.GREOIP_NATIVE_ADDON || nativeAddonPath());
   return addon;
 }
 

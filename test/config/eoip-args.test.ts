@@ -164,6 +164,7 @@ const PARAM_ABBREVIATIONS: [string, keyof AddConfig, string, unknown][] = [
   ['mtu', 'mtu', '1400', 1400],
   ['b', 'backend', 'kernel', 'kernel'],
   ['backend', 'backend', 'userland', 'userland'],
+  ['backe', 'backend', 'ebpf', 'ebpf'],
 ];
 
 for (const [word, key, value, expected] of PARAM_ABBREVIATIONS) {
@@ -427,8 +428,8 @@ test('keepalive errors name the part that is wrong', (t) => {
   fails(t, `${BASE} keepalive off`, 'keepalive', '"off" is not none, SECS or SECS,RETRIES');
 });
 
-test('backend is userland or kernel', (t) => {
-  fails(t, `${BASE} backend ebpf`, 'backend', 'backend: "ebpf" is not one of userland, kernel');
+test('backend is userland, kernel or ebpf', (t) => {
+  fails(t, `${BASE} backend xdp`, 'backend', 'backend: "xdp" is not one of userland, kernel, ebpf');
   fails(t, `${BASE} backend k`, 'backend', 'backend: "k"');
 });
 

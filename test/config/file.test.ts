@@ -212,7 +212,7 @@ for (const format of ['yaml', 'toml'] as const) {
     bad({ mtu: '67' }, 'tunnels[0].mtu: 67 is out of range 68-65493');
     bad({ mtu: '[1500]' }, 'tunnels[0].mtu: a list is not an integer');
     bad({ link: '"eth/0"' }, `tunnels[0].link: "eth/0" must not contain '/'`);
-    bad({ backend: '"ebpf"' }, 'tunnels[0].backend: "ebpf" is not one of userland, kernel');
+    bad({ backend: '"xdp"' }, 'tunnels[0].backend: "xdp" is not one of userland, kernel, ebpf');
     bad({ name: '"a-very-long-interface"' }, 'tunnels[0].name: "a-very-long-interface" is 21 bytes long');
     bad({ name: '".."' }, 'tunnels[0].name: ".." is not allowed');
     bad({ name: '"a b"' }, 'tunnels[0].name: "a b" must not contain whitespace');

@@ -101,7 +101,10 @@ test('a stored tunnel that cannot be restored is kept, listed down, and restored
   );
   t.regex(String(clash.error), /already used by e1/);
   backend.failOn.delete('e1');
-  for (let i = 0; i < 100 && !backend.tunnels.has('e1'); i++) await new Promise((r) => setTimeout(r, 20));
+  const restored = () => second.logs.some((l) => l.msg === 'tunnel restored' && l.tunnel === 'e1');
+  for (let i = 0; i < 200 && !restored(); i++) await new Promise((r) => setTimeout(r, 20));
+  t.true(restored());
   t.true(backend.tunnels.has('e1'));
   t.like(second.logs.at(-1), { level: 'info', msg: 'tunnel restored', tunnel: 'e1' });
+  t.deepEqual(await stateNames(second.paths.state), ['e2', 'e1']);
 });

@@ -78,6 +78,7 @@ export class RawClient {
   readonly replies: unknown[] = [];
   private buffered = '';
   private readonly conn: Socket;
+  private wake: () => void = () => undefined;
   closed = false;
 
   constructor(socket: string) {
@@ -85,15 +86,17 @@ export class RawClient {
     this.conn.setEncoding('utf8');
     this.conn.on('data', (chunk: string) => {
       this.buffered += chunk;
-      let nl = this.buffered.indexOf('\n');
-      while (nl >= 0) {
-        this.replies.push(JSON.parse(this.buffered.slice(0, nl)));
-        this.buffered = this.buffered.slice(nl + 1);
-        nl = this.buffered.indexOf('\n');
+      let start = 0;
+      for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n', start)) {
+        this.replies.push(JSON.parse(this.buffered.slice(start, nl)));
+        start = nl + 1;
       }
+      this.buffered = this.buffered.slice(start);
+      this.wake();
     });
     this.conn.on('close', () => {
       this.closed = true;
+      this.wake();
     });
     this.conn.on('error', () => undefined);
   }
@@ -106,7 +109,13 @@ export class RawClient {
   async until(count: number, timeoutMs = 30_000): Promise<unknown[]> {
     const deadline = Date.now() + timeoutMs;
     while (this.replies.length < count && !this.closed && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     }
     return this.replies;
   }

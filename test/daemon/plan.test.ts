@@ -54,7 +54,7 @@ function host(interfaces: Record<string, number>, addresses: string[] = []): Hos
 
 const userland = new Set(['userland'] as const);
 
-test('preflight names the field a host cannot give: link, local address, backend', (t) => {
+test('preflight names the field a host cannot give: link, local address, backend', async (t) => {
   const ctx = {
     host: host({ eth0: 2 }, ['192.0.2.1']),
     owned: new Map<string, number>(),
@@ -62,25 +62,29 @@ test('preflight names the field a host cannot give: link, local address, backend
   };
   const noLink = planChanges([e7], [e7, tunnel('l', 1, { link: 'nonexist0' })]);
   t.is(
-    t.throws(() => preflight(noLink, ctx), { instanceOf: FieldError })?.message,
+    (await t.throwsAsync(preflight(noLink, ctx), { instanceOf: FieldError }))?.message,
     'link: no interface named nonexist0 in this network namespace',
   );
   const noLocal = planChanges([], [tunnel('l', 1, { local: '192.0.2.9' })]);
-  const local = t.throws(() => preflight(noLocal, ctx), { instanceOf: FieldError });
+  const local = await t.throwsAsync(preflight(noLocal, ctx), { instanceOf: FieldError });
   t.is(local?.field, 'local');
   t.regex(local!.message, /192\.0\.2\.9 is not assigned to any interface/);
-  t.notThrows(() => preflight(planChanges([], [tunnel('l', 1, { local: '192.0.2.1', link: 'eth0' })]), ctx));
+  await t.notThrowsAsync(
+    preflight(planChanges([], [tunnel('l', 1, { local: '192.0.2.1', link: 'eth0' })]), ctx),
+  );
   const kernel = planChanges([], [tunnel('k', 1, { backend: 'kernel' })]);
-  t.is(t.throws(() => preflight(kernel, ctx), { instanceOf: FieldError })?.field, 'backend');
+  t.is((await t.throwsAsync(preflight(kernel, ctx), { instanceOf: FieldError }))?.field, 'backend');
 });
 
-test('preflight refuses a name held by an interface the daemon did not make, and takes back its own', (t) => {
+test('preflight refuses a name held by an interface the daemon did not make, and takes back its own', async (t) => {
   const plan = planChanges([], [tunnel('eth0', 1)]);
   const foreign = { host: host({ eth0: 2 }), owned: new Map<string, number>(), backends: userland };
-  const err = t.throws(() => preflight(plan, foreign), { instanceOf: FieldError });
+  const err = await t.throwsAsync(preflight(plan, foreign), { instanceOf: FieldError });
   t.is(err?.field, 'name');
   t.regex(err!.message, /an interface named eth0 exists already and is not a greoip tunnel/);
   // Same name, but re-created since it was recorded: another ifindex, so not ours.
-  t.throws(() => preflight(plan, { ...foreign, owned: new Map([['eth0', 5]]) }), { instanceOf: FieldError });
-  t.notThrows(() => preflight(plan, { ...foreign, owned: new Map([['eth0', 2]]) }));
+  await t.throwsAsync(preflight(plan, { ...foreign, owned: new Map([['eth0', 5]]) }), {
+    instanceOf: FieldError,
+  });
+  await t.notThrowsAsync(preflight(plan, { ...foreign, owned: new Map([['eth0', 2]]) }));
 });

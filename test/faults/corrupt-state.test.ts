@@ -17,7 +17,6 @@ import {
   runtimeDir,
   runtimeRoot,
   stopDaemonIn,
-  uniqueName,
 } from './helpers.ts';
 
 /** A namespace whose stopped daemon left e1 and e2, and the path of its state file. */
@@ -25,8 +24,7 @@ async function stopped(
   t: import('ava').ExecutionContext,
 ): Promise<{ ns: string; root: string; env: NodeJS.ProcessEnv; state: string }> {
   const { root, env } = runtimeRoot(t);
-  const ns = uniqueName('corrupt');
-  addNetns(t, ns);
+  const ns = addNetns(t, 'corrupt');
   for (const [name, tid] of [
     ['e1', '1'],
     ['e2', '2'],

@@ -5,19 +5,13 @@
  * interface facts read back with iproute2.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { ip } from '../../src/demo/netns.ts';
+import { tempDir } from '../helpers.ts';
 import { EOIP, GREOIP, sleep } from '../live/harness.ts';
-
-let counter = 0;
-
-/** A unique namespace name for this test run. */
-export function uniqueName(tag: string): string {
-  return `gf-${tag}-${process.pid.toString(36)}${(counter++).toString(36)}`;
-}
+import { Netns } from '../netns.ts';
 
 export function inode(netns: string): number {
   return statSync(`/run/netns/${netns}`).ino;
@@ -25,8 +19,7 @@ export function inode(netns: string): number {
 
 /** A private runtime root, removed at the end of the test. */
 export function runtimeRoot(t: ExecutionContext): { root: string; env: NodeJS.ProcessEnv } {
-  const root = mkdtempSync(join(tmpdir(), 'greoip-fault-'));
-  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const root = tempDir(t, 'greoip-fault-');
   return { root, env: { ...process.env, GREOIP_RUNTIME_DIR: root } };
 }
 
@@ -46,10 +39,9 @@ export function removeNetns(netns: string): void {
   }
 }
 
-export function addNetns(t: ExecutionContext | null, netns: string): void {
-  ip(['netns', 'add', netns]);
-  ip(['link', 'set', 'lo', 'up'], netns);
-  t?.teardown(() => removeNetns(netns));
+/** A throwaway namespace (test/netns.ts), removed with its processes when the test ends; its name. */
+export function addNetns(t: ExecutionContext, tag: string): string {
+  return Netns.create(t, tag).name;
 }
 
 /**
@@ -62,21 +54,19 @@ export function addNetns(t: ExecutionContext | null, netns: string): void {
 export async function replaceNetns(
   t: ExecutionContext,
   old: string,
-  fresh: string,
   root: string,
-): Promise<boolean> {
+): Promise<{ fresh: string; reused: boolean }> {
   const target = inode(old);
   removeNetns(old);
-  t.teardown(() => removeNetns(fresh));
   for (let attempt = 0; attempt < 40; attempt++) {
     await sleep(50);
-    addNetns(null, fresh);
-    if (inode(fresh) === target) return true;
-    removeNetns(fresh);
+    const candidate = Netns.create(t, 'new');
+    if (inode(candidate.name) === target) return { fresh: candidate.name, reused: true };
+    candidate.delete();
   }
-  addNetns(t, fresh);
+  const fresh = addNetns(t, 'new');
   renameSync(join(root, `net-${target}`), join(root, `net-${inode(fresh)}`));
-  return false;
+  return { fresh, reused: false };
 }
 
 export interface Run {

@@ -20,7 +20,6 @@ import {
   runtimeDir,
   runtimeRoot,
   stopDaemonIn,
-  uniqueName,
 } from './helpers.ts';
 
 /** A namespace whose stopped daemon left tunnels ghost1 and ghost2 in its state file. */
@@ -29,8 +28,7 @@ async function leaveGhosts(
   root: string,
   env: NodeJS.ProcessEnv,
 ): Promise<string> {
-  const old = uniqueName('old');
-  addNetns(t, old);
+  const old = addNetns(t, 'old');
   for (const [name, tid] of [
     ['ghost1', '77'],
     ['ghost2', '78'],
@@ -48,8 +46,8 @@ test.serial(
     requireRoot();
     const { root, env } = runtimeRoot(t);
     const old = await leaveGhosts(t, root, env);
-    const fresh = uniqueName('new');
-    t.log(`inode reused by the kernel: ${await replaceNetns(t, old, fresh, root)}`);
+    const { fresh, reused } = await replaceNetns(t, old, root);
+    t.log(`inode reused by the kernel: ${reused}`);
     // The user of the new namespace makes a tap of the old name by hand.
     ip(['tuntap', 'add', 'dev', 'ghost1', 'mode', 'tap'], fresh);
     const mine = identity(fresh, 'ghost1');
@@ -77,8 +75,8 @@ test.serial('greoip cleanup in a namespace that reuses a deleted one’s inode r
   requireRoot();
   const { root, env } = runtimeRoot(t);
   const old = await leaveGhosts(t, root, env);
-  const fresh = uniqueName('new');
-  t.log(`inode reused by the kernel: ${await replaceNetns(t, old, fresh, root)}`);
+  const { fresh, reused } = await replaceNetns(t, old, root);
+  t.log(`inode reused by the kernel: ${reused}`);
   for (const name of ['ghost1', 'ghost2']) ip(['tuntap', 'add', 'dev', name, 'mode', 'tap'], fresh);
   const before = ['ghost1', 'ghost2'].map((n) => identity(fresh, n));
 
@@ -98,8 +96,7 @@ test.serial(
   async (t) => {
     requireRoot();
     const { root, env } = runtimeRoot(t);
-    const ns = uniqueName('own');
-    addNetns(t, ns);
+    const ns = addNetns(t, 'own');
     for (const [name, tid] of [
       ['made1', '1'],
       ['made2', '2'],

@@ -13,16 +13,7 @@ import test from 'ava';
 import { ip } from '../../src/demo/netns.ts';
 import { requireRoot } from '../helpers.ts';
 import { sleep, waitFor } from '../live/harness.ts';
-import {
-  addNetns,
-  eoipIn,
-  identity,
-  linkOf,
-  runtimeDir,
-  runtimeRoot,
-  spawnDaemon,
-  uniqueName,
-} from './helpers.ts';
+import { addNetns, eoipIn, identity, linkOf, runtimeDir, runtimeRoot, spawnDaemon } from './helpers.ts';
 
 function yaml(tunnels: { name: string; tid: number; extra?: string }[]): string {
   return `tunnels:\n${tunnels.map((x) => `  - name: ${x.name}\n    tid: ${x.tid}\n    remote: 192.0.2.9\n${x.extra ?? ''}`).join('')}`;
@@ -40,8 +31,7 @@ interface Setup {
 /** A daemon on a config file with e7 (with an address) and e8. */
 async function setup(t: import('ava').ExecutionContext): Promise<Setup> {
   const { root, env } = runtimeRoot(t);
-  const ns = uniqueName('reload');
-  addNetns(t, ns);
+  const ns = addNetns(t, 'reload');
   const file = join(root, 'tunnels.yaml');
   writeFileSync(
     file,

@@ -21,7 +21,6 @@ import {
   runtimeRoot,
   spawnDaemon,
   stopDaemonIn,
-  uniqueName,
 } from './helpers.ts';
 
 function mount(args: string[]): void {
@@ -69,8 +68,7 @@ function refusedWhole(
 test.serial('runtime directory full: add and del fail whole, naming the state file', async (t) => {
   requireRoot();
   const { root, env } = smallRuntime(t);
-  const ns = uniqueName('full');
-  addNetns(t, ns);
+  const ns = addNetns(t, 'full');
   t.is(eoipIn(ns, env, ['add', 'name', 'e1', 'tid', '1', 'remote', '192.0.2.9']).status, 0);
   const pid = daemonPid(root, ns);
   const filler = join(root, 'filler');
@@ -93,8 +91,7 @@ test.serial('runtime directory full: add and del fail whole, naming the state fi
 test.serial('runtime directory read-only: add and del fail whole, naming the state file', async (t) => {
   requireRoot();
   const { root, env } = smallRuntime(t);
-  const ns = uniqueName('ro');
-  addNetns(t, ns);
+  const ns = addNetns(t, 'ro');
   // Started directly, its log in a pipe: a file open for writing would keep the remount from succeeding.
   await spawnDaemon(t, ns, env);
   t.is(eoipIn(ns, env, ['add', 'name', 'e1', 'tid', '1', 'remote', '192.0.2.9']).status, 0);

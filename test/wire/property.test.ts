@@ -16,9 +16,10 @@ import * as ipv4 from '../../src/wire/ipv4.ts';
 import * as ipv6 from '../../src/wire/ipv6.ts';
 import * as packet from '../../src/wire/packet.ts';
 import { WIRE_STATUS_COUNT, WireStatus } from '../../src/wire/status.ts';
+import { fuzzRuns } from '../fuzz/runs.ts';
 import { CAPTURE_FILES, CAPTURES_DIR, CISCO_KEEPALIVE_REQUEST } from '../helpers.ts';
 
-const RUNS = { numRuns: 2000 };
+const RUNS = fuzzRuns(2000);
 const u8 = fc.integer({ min: 0, max: 0xff });
 const u16 = fc.integer({ min: 0, max: 0xffff });
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
@@ -209,7 +210,7 @@ test('random bytes: every codec returns a status and the dissector never throws'
         dissectsSafely(bytes, eth ? 'ethernet' : 'ip', d)
       );
     }),
-    { numRuns: 10000 },
+    fuzzRuns(10000),
   );
   t.pass('no exception in 10000 random inputs');
 });
@@ -238,7 +239,7 @@ test('random bytes behind valid IPv4/IPv6 + GRE-family headers reach every layer
         return ok;
       },
     ),
-    { numRuns: 10000 },
+    fuzzRuns(10000),
   );
   t.true(seen.size >= 6, `reached ${seen.size} distinct statuses`);
 });
@@ -264,13 +265,13 @@ test('mutated real packets: flipped bytes and cut ends never throw and re-encode
   };
   fc.assert(
     fc.property(mutation, (m) => dissectsSafely(mutate(samples[m.which % samples.length]!, m), 'ip', d)),
-    { numRuns: 5000 },
+    fuzzRuns(5000),
   );
   fc.assert(
     fc.property(mutation, (m) =>
       dissectsSafely(mutate(ethernetSamples[m.which % ethernetSamples.length]!, m), 'ethernet', d),
     ),
-    { numRuns: 5000 },
+    fuzzRuns(5000),
   );
   t.true(ethernetSamples.length > 70);
 });
