@@ -4,16 +4,20 @@ import { EbpfBackend } from '../backend/ebpf.ts';
 import { KernelBackend } from '../backend/kernel.ts';
 import type { TunnelStateChange } from '../backend/types.ts';
 import { UserlandBackend } from '../backend/userland.ts';
-import { loadConfigFile } from '../config/file.ts';
+import { loadConfigDocument } from '../config/file.ts';
 import { ClientError, NoDaemonError, request } from '../daemon/client.ts';
 import { cleanupStopped } from '../daemon/offline.ts';
 import { runtimePaths } from '../daemon/paths.ts';
 import { Daemon } from '../daemon/server.ts';
 import { StateError } from '../daemon/state.ts';
+
+import { DaemonProbes } from '../gre-keepalive-io/daemon-probes.ts';
 import type { Logger } from '../log/logger.ts';
+import { probeCollector } from '../metrics/gre-keepalive.ts';
 import { tunnelCollector } from '../metrics/tunnels.ts';
 import { createNotifier } from '../systemd/notify.ts';
 import { type CapabilityName, effectiveCapabilities, missingCapabilities } from './capabilities.ts';
+
 import { CliError } from './errors.ts';
 import {
   loggerFrom,
@@ -34,7 +38,9 @@ Without --config it restores the tunnels it had when it last stopped (the
 state file beside the socket). With --config it creates the tunnels of the
 file (YAML or TOML; see the README) and reloads it on SIGHUP, applying only the
 difference; an invalid file is refused with the offending field named, and
-the running tunnels stay as they are.
+the running tunnels stay as they are. A "gre-keepalive:" list in the file
+probes gre tunnels as "gre-keepalive probe" does (README, "Detecting a dead
+peer"); "gre-keepalive status" shows them.
 
 Userland tunnels (backend userland, the default) are taps whose packets the
 daemon moves. Kernel tunnels (backend kernel) are eoip/eoipv6 links of
@@ -136,12 +142,18 @@ async function runDaemon(configFile: string | null, opts: ServiceOptions): Promi
   const notifier = createNotifier();
   const userland = new UserlandBackend({ onStateChange: (c) => logStateChange(log, c) });
   const kernel = new KernelBackend();
+  const probes = new DaemonProbes((line) => log.info(line));
   const daemon = new Daemon({
     paths: runtimePaths(),
     // The ebpf backend's slow path is the userland backend itself: one table, one set of raw sockets.
     backends: { userland, kernel, ebpf: new EbpfBackend({ slowPath: userland }) },
     configFile,
-    loadConfig: loadConfigFile,
+    loadConfig: async (path) => {
+      const doc = await loadConfigDocument(path);
+      probes.stage(doc.probes);
+      return doc.tunnels;
+    },
+    onConfigApplied: () => probes.commit(),
     log,
   });
   // Listening first: a taken port fails before any tunnel is touched.
@@ -153,6 +165,7 @@ async function runDaemon(configFile: string | null, opts: ServiceOptions): Promi
         tunnels: () => daemon.list(),
         unmatchedDrops: () => sumDrops([userland.unmatchedDrops(), kernel.unmatchedDrops()]),
       }),
+      probeCollector(() => probes.statuses()),
     ],
     log,
   );
@@ -180,6 +193,8 @@ async function runDaemon(configFile: string | null, opts: ServiceOptions): Promi
     void daemon.reload().then(() => notifier.ready(summary()));
   });
   await daemon.stopped;
+  // Probed devices the daemon took down come back up: without it nobody would.
+  await probes.close();
   await metrics?.close();
 }
 

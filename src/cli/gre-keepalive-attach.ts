@@ -1,19 +1,8 @@
-/** `gre-keepalive attach|detach|status`: the eBPF reflector on a gre device or the underlay NIC. */
+/** `gre-keepalive attach|detach`: the eBPF reflector on a gre device or the underlay NIC (status: gre-keepalive-status.ts). */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import {
-  AttachError,
-  type AttachMode,
-  attach,
-  detach,
-  type ReplyMode,
-  status,
-  type XdpMode,
-} from '../bpf/attach.ts';
+import { AttachError, type AttachMode, attach, detach, type ReplyMode, type XdpMode } from '../bpf/attach.ts';
 import { type Mode, PolicyError } from '../gre-keepalive/index.ts';
-import { buildInfoCollector } from '../metrics/build-info.ts';
-import { bpfReflectorCollector } from '../metrics/gre-keepalive.ts';
-import { renderExposition } from '../metrics/registry.ts';
 import { CliError } from './errors.ts';
 import { peerOption, policyCliError, policyOption } from './gre-keepalive-options.ts';
 
@@ -40,7 +29,6 @@ The policy (--policy, --peer) is the same as for "run". Needs root
   gre-keepalive attach gre1 --reply plain
   gre-keepalive attach eth0 --mode underlay --peer 192.0.2.0/24
   gre-keepalive status
-  gre-keepalive status --metrics > /var/lib/prometheus/node-exporter/gre-keepalive.prom
   gre-keepalive detach gre1`;
 
 export function registerBpfCommands(program: Command): void {
@@ -87,40 +75,6 @@ export function registerBpfCommands(program: Command): void {
       const removed = bpfCall(() => detach(dev));
       if (removed.length === 0) throw new CliError(`${dev}: no greoip keepalive program attached`);
       for (const r of removed) process.stdout.write(`${r.dev}: ${r.prog} detached (${r.hook})\n`);
-    });
-  program
-    .command('status')
-    .summary('devices with the eBPF reflector and its counters')
-    .argument('[dev]', 'only this device')
-    .option('--json', 'print JSON')
-    .option('--metrics', 'print the counters in the Prometheus text format (node_exporter textfile, scripts)')
-    .action(async (dev: string | undefined, opts: { json?: boolean; metrics?: boolean }) => {
-      const all = bpfCall(() => status(dev));
-      if (opts.metrics) {
-        const families = [buildInfoCollector('gre-keepalive'), bpfReflectorCollector(() => all)].flatMap(
-          (c) => c(),
-        );
-        process.stdout.write(renderExposition(families));
-        return;
-      }
-      if (opts.json) {
-        process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
-        return;
-      }
-      if (all.length === 0) {
-        process.stdout.write(
-          dev ? `${dev}: no greoip keepalive program attached\n` : 'no greoip keepalive program attached\n',
-        );
-        return;
-      }
-      for (const s of all) {
-        const seen = Object.entries(s.counters)
-          .filter(([, n]) => n > 0)
-          .map(([k, n]) => `${k} ${n}`);
-        process.stdout.write(
-          `${s.dev}: ${s.prog} (${s.hook}, id ${s.id}): ${seen.join(', ') || 'no packets yet'}\n`,
-        );
-      }
     });
 }
 

@@ -12,7 +12,13 @@ import { reflectorCollector } from '../metrics/gre-keepalive.ts';
 import { CaptureFormatError, LINKTYPE, readCaptureFile } from '../pcap/index.ts';
 import { createNotifier } from '../systemd/notify.ts';
 import { CliError } from './errors.ts';
-import { peerOption, policyFrom, policyOption } from './gre-keepalive-options.ts';
+import {
+  parseRateLimit,
+  peerOption,
+  policyFrom,
+  policyOption,
+  rateLimitOption,
+} from './gre-keepalive-options.ts';
 import {
   loggerFrom,
   metricsAddressFrom,
@@ -45,6 +51,16 @@ terminal, --log-format); packets never are. Under systemd (Type=notify) it
 reports READY=1 once its sockets are open (gre-keepalive.service, installed by
 greoip install-units).
 
+A spoofed requester cannot hold up anyone else's answer. Each source (where
+the answer goes) gets --rate-limit answers a second, default 10 with bursts
+of 20 (a router sends one keepalive per tunnel and interval; raise it when
+one peer has more than about 10 tunnels at a 1 s interval): the rest are
+counted as "rate limited". Answers to an on-link address the kernel has not
+resolved (ARP/NDP), such as a spoofed one nobody holds, would wait in the
+kernel until resolution fails; they leave through sockets of their own with a
+small buffer ("waiting on neighbour resolution", "dropped" when full), so the
+answers to everyone else never queue behind them.
+
 Needs CAP_NET_RAW. Examples:
   gre-keepalive run
   gre-keepalive run --interval 0 --metrics 127.0.0.1:9465
@@ -70,6 +86,7 @@ export function registerKeepaliveCommands(program: Command, withRun = true): voi
       .description('Answer GRE and GRE6 keepalives with raw sockets, in the foreground.')
       .addOption(peerOption())
       .addOption(policyOption())
+      .addOption(rateLimitOption())
       .option('--no-ipv6', 'do not open the IPv6 socket')
       .option('--interval <seconds>', 'how often to print counters (0: only on exit)', '10')
       .option('--json', 'print counters as JSON lines');
@@ -124,6 +141,7 @@ interface ExplainOptions {
 interface RunOptions extends ServiceOptions {
   peer: string[];
   policy: Mode;
+  rateLimit: string;
   ipv6: boolean;
   interval: string;
   json?: boolean;
@@ -136,7 +154,7 @@ async function run(opts: RunOptions): Promise<void> {
   const log = loggerFrom(opts, 'gre-keepalive');
   const metricsAddress = metricsAddressFrom(opts);
   const notifier = createNotifier();
-  const reflector = new UserlandReflector(policyFrom(opts));
+  const reflector = new UserlandReflector(policyFrom(opts), { limit: parseRateLimit(opts.rateLimit) });
   try {
     reflector.start({ ipv6: opts.ipv6 });
   } catch (err) {
@@ -166,7 +184,9 @@ async function run(opts: RunOptions): Promise<void> {
       .filter(([, n]) => n > 0)
       .map(([k, n]) => `${k} ${n}`);
     process.stdout.write(
-      `replies sent ${c.repliesSent}, failed ${c.replyErrors}; seen: ${seen.join(', ') || 'nothing'}\n`,
+      `replies sent ${c.repliesSent}, failed ${c.replyErrors}, rate limited ${c.rateLimited}, ` +
+        `waiting on neighbour resolution ${c.unresolved} (dropped ${c.unresolvedDropped}); ` +
+        `seen: ${seen.join(', ') || 'nothing'}\n`,
     );
   };
   log.info('answering keepalives', {

@@ -12,6 +12,10 @@
  *       tos: 0
  *       link: eth0
  *       backend: userland     # or kernel, or ebpf
+ *   gre-keepalive:          # optional: gre tunnels to probe (gre-keepalive probe)
+ *     - device: gre1
+ *       interval: 10
+ *       retries: 3
  *
  * Unknown keys, duplicate names and duplicate (family, remote, tunnel id)
  * pairs are errors. Values go through the same validators as the `eoip`
@@ -42,6 +46,7 @@ const yamlParser = (): Yaml => {
 };
 
 import type { TunnelConfig } from '../eoip/config.ts';
+import { ProbeConfigError, type ProbeTarget, parseProbeEntries } from '../gre-keepalive/probe-config.ts';
 import {
   completeTunnel,
   describe,
@@ -208,25 +213,44 @@ function parseTunnel(entry: unknown, at: string): { config: TunnelConfig; keys: 
   return { config: check(() => completeTunnel(input)), keys };
 }
 
+/** A whole config file: its tunnels and the gre tunnels it probes. */
+export interface ConfigDocument {
+  tunnels: TunnelConfig[];
+  probes: ProbeTarget[];
+}
+
 /** Parses a config file's text into validated tunnels. Throws ConfigError. */
 export function parseConfigFile(text: string, format: ConfigFormat): TunnelConfig[] {
+  return parseConfigDocument(text, format).tunnels;
+}
+
+/** Parses a config file's text into validated tunnels and probes. Throws ConfigError. */
+export function parseConfigDocument(text: string, format: ConfigFormat): ConfigDocument {
   if (format !== 'yaml' && format !== 'toml') {
     throw new ConfigError(`unknown config format ${describe(format)} (expected yaml or toml)`);
   }
   const root = parseText(text.replace(/^\uFEFF/, ''), format);
-  if (root === null || root === undefined) return [];
+  if (root === null || root === undefined) return { tunnels: [], probes: [] };
   if (!isTable(root)) {
     throw new ConfigError(`top level: expected a table with a "tunnels" list, got ${describe(root)}`);
   }
   for (const key of Object.keys(root)) {
-    if (key !== 'tunnels') {
-      throw new ConfigError(`${key}: unknown key${suggest(key, ['tunnels'])} (expected tunnels)`, {
-        path: key,
-      });
+    if (key !== 'tunnels' && key !== 'gre-keepalive') {
+      throw new ConfigError(
+        `${key}: unknown key${suggest(key, ['tunnels', 'gre-keepalive'])} (expected tunnels, gre-keepalive)`,
+        { path: key },
+      );
     }
   }
+  let probes: ProbeTarget[];
+  try {
+    probes = parseProbeEntries(root['gre-keepalive']);
+  } catch (err) {
+    if (err instanceof ProbeConfigError) throw new ConfigError(err.message, { path: err.path });
+    throw err;
+  }
   const list = root.tunnels;
-  if (list === undefined || list === null) return [];
+  if (list === undefined || list === null) return { tunnels: [], probes };
   if (!Array.isArray(list)) {
     throw new ConfigError(`tunnels: expected a list of tunnels, got ${describe(list)}`, { path: 'tunnels' });
   }
@@ -257,7 +281,7 @@ export function parseConfigFile(text: string, format: ConfigFormat): TunnelConfi
     byPeer.set(peer, i);
     tunnels.push(config);
   });
-  return tunnels;
+  return { tunnels, probes };
 }
 
 /** The format a file's extension names, or null. */
@@ -270,6 +294,11 @@ export function formatOf(path: string): ConfigFormat | null {
 
 /** Reads and parses a config file, its format chosen by extension. Errors name the file. */
 export async function loadConfigFile(path: string): Promise<TunnelConfig[]> {
+  return (await loadConfigDocument(path)).tunnels;
+}
+
+/** loadConfigFile, with the file's probes too. */
+export async function loadConfigDocument(path: string): Promise<ConfigDocument> {
   const format = formatOf(path);
   if (format === null) {
     throw new ConfigError(`${path}: unknown config format (expected a .yaml, .yml or .toml file)`, {
@@ -284,7 +313,7 @@ export async function loadConfigFile(path: string): Promise<TunnelConfig[]> {
     throw new ConfigError(`${path}: cannot read: ${reason}`, { file: path }, { cause: err });
   }
   try {
-    return parseConfigFile(text, format);
+    return parseConfigDocument(text, format);
   } catch (err) {
     if (err instanceof ConfigError) {
       throw new ConfigError(

@@ -43,6 +43,8 @@ export interface DaemonOptions {
   /** Tunnels from a config file, reloaded on SIGHUP; null to restore from the state file. */
   configFile: string | null;
   loadConfig: (path: string) => Promise<TunnelConfig[]>;
+  /** After a config file (at start or on SIGHUP) was applied whole: what else it configures (probes). */
+  onConfigApplied?: () => Promise<void>;
   /** Every event the daemon logs goes through this logger (src/log): one line each, with fields. */
   log: Logger;
   /** The namespace's facts (default: the system's). */
@@ -157,6 +159,7 @@ export class Daemon {
       tunnels: this.tunnels.size,
       socket: paths.socket,
     });
+    if (this.opts.configFile) await this.opts.onConfigApplied?.();
   }
 
   /**
@@ -346,7 +349,7 @@ export class Daemon {
       const e = err as Error & { field?: unknown };
       if (!EXPECTED_ERRORS.has(e.name)) {
         this.log('error', 'internal error', { op: request.op, error: e.stack ?? String(err) });
-        this.reply(conn, { ok: false, error: `internal error: ${e.message} (see the daemon log)` });
+        this.reply(conn, { ok: false, error: `internal error: $e.message(see the daemon log)` });
         return;
       }
       this.refusals.log(request.op, 'warn', 'request refused', {
@@ -632,6 +635,7 @@ export class Daemon {
         const plan = planChanges(this.configs(), wanted);
         await this.applyPlan(plan);
         this.log('info', 'config reloaded', { file, tunnels: this.tunnels.size, ...changesOf(plan) });
+        await this.opts.onConfigApplied?.();
       } catch (err) {
         const field = (err as { field?: unknown }).field;
         this.log('error', 'config reload refused, running tunnels untouched', {

@@ -1,4 +1,8 @@
-/** The GRE keepalive reflector's decision (no I/O). See docs/keepalive.md. */
+/**
+ * The GRE keepalive core (no I/O; clocks are passed in): the reflector's decision (docs/keepalive.md),
+ * its per-source limit, and the active probe (request builder, answer matcher, state machine).
+ * May import src/wire only.
+ */
 export {
   createDecision,
   type Decision,
@@ -9,4 +13,32 @@ export {
   Verdict,
 } from './decide.ts';
 export { type Explained, explainPacket } from './explain.ts';
+export { type NeighbourFacts, NeighbourView, type OnLinkPrefix } from './neighbours.ts';
 export { createPolicy, type Mode, type Policy, PolicyError, type PolicyOptions } from './policy.ts';
+export {
+  AnswerForm,
+  compileProbe,
+  PROBE_LAYOUTS,
+  type ProbeLayout,
+  ProbeSet,
+  type ProbeSpec,
+  ProbeSpecError,
+  type ProbeTunnel,
+} from './probe.ts';
+export {
+  DEFAULT_INTERVAL_S,
+  DEFAULT_RETRIES,
+  INTERVAL_RANGE_S,
+  ProbeConfigError,
+  type ProbeTarget,
+  parseProbeEntries,
+  RETRIES_RANGE,
+  targetName,
+} from './probe-config.ts';
+export { ProbeMachine, ProbeSchedule, type ProbeState, type Transition } from './probe-state.ts';
+export {
+  DEFAULT_SOURCE_LIMIT,
+  SourceLimitError,
+  SourceLimiter,
+  type SourceLimitOptions,
+} from './source-limit.ts';

@@ -103,19 +103,27 @@ function unloadOrNote(roots: KmodRoots, unload: boolean, run: Run, result: Unins
   }
 }
 
-/** dkms remove for each registered version (all kernels, or --kernel's), and the source trees. */
+/**
+ * dkms remove for each registered version (all kernels, or --kernel's), and the source trees greoip
+ * made (registered or left by an interrupted install). A tree a Debian package owns (greoip-dkms) is
+ * the package's to remove: it is left, with the command that does.
+ */
 function removeDkms(o: UninstallOptions, runner: Runner, run: Run, result: UninstallResult): void {
   const entries = dkmsEntries(runner);
   const srcRoot = o.srcRoot ?? '/usr/src';
+  const packaged = (version: string) => packageOwning(runner, join(srcRoot, `${DKMS_NAME}-${version}`));
   const mine = (entries ?? []).filter((e) => o.release === undefined || e.release === o.release);
-  const versions = [...new Set(mine.map((e) => e.version))];
-  for (const version of versions) {
+  for (const version of new Set(mine.map((e) => e.version))) {
+    const pkg = packaged(version);
+    if (pkg !== null) {
+      result.notes.push(`${DKMS_NAME}/${version} comes from the ${pkg} package: apt-get remove ${pkg}`);
+      continue;
+    }
     const which = o.release === undefined ? ['--all'] : ['-k', o.release];
     run('dkms remove', 'dkms', ['remove', '-m', DKMS_NAME, '-v', version, ...which]);
     result.removed.push(`DKMS ${DKMS_NAME}/${version}${o.release === undefined ? '' : ` for ${o.release}`}`);
   }
   if (o.release !== undefined) return;
-  // The trees of every version, registered or left behind by an interrupted install.
   let names: string[] = [];
   try {
     names = readdirSync(srcRoot);
@@ -123,7 +131,16 @@ function removeDkms(o: UninstallOptions, runner: Runner, run: Run, result: Unins
     return;
   }
   for (const name of names.filter((n) => n.startsWith(`${DKMS_NAME}-`))) {
+    if (packaged(name.slice(DKMS_NAME.length + 1)) !== null) continue;
     rmSync(join(srcRoot, name), { recursive: true, force: true });
     result.removed.push(join(srcRoot, name));
   }
+}
+
+/** The Debian package that owns `path` (dpkg-query -S), or null (none, or no dpkg). */
+function packageOwning(runner: Runner, path: string): string | null {
+  if (!runner.has('dpkg-query')) return null;
+  const r = runner.run('dpkg-query', ['-S', path]);
+  if (r.status !== 0) return null;
+  return /^([^:,\s]+)/.exec(r.stdout)?.[1] ?? null;
 }

@@ -129,3 +129,45 @@ test('explain --engine bpf runs the real programs and agrees with --engine ts on
   t.true(compared > 30, `${compared} vectors compared`);
   t.log(`layout inferred otherwise (no reply from either engine): ${inferredOtherwise.join('; ')}`);
 });
+
+test('run --rate-limit: a bad value is refused naming the option, before any socket is opened', (t) => {
+  for (const bad of ['0', 'fast', '10,0', '-1', '5,2,1']) {
+    const r = cli(GK, ['run', '--rate-limit', bad]);
+    t.is(r.status, 1, bad);
+    t.regex(r.stderr, /--rate-limit: ".*" is not PPS, PPS,BURST/, bad);
+  }
+  t.regex(cli(GK, ['run', '--help']).stdout, /--rate-limit <pps\[,burst\]>.*\n.*default: "10,20"/);
+});
+
+test('probe: bad command lines are refused naming the option, before any socket is opened', (t) => {
+  const cases: [string[], RegExp][] = [
+    [['probe'], /give one or more gre devices, or --local ADDR --remote ADDR/],
+    [['probe', 'gre1', '--interval', '0'], /--interval: "0" is not a number from 0.1 to 32767/],
+    [['probe', 'gre1', '--retries', '1.5'], /--retries: "1.5" is not a whole number from 1 to 255/],
+    [['probe', 'gre1', '--key', '5'], /--key: read from the device; only for --local\/--remote/],
+    [['probe', 'gre1', '--remote', '192.0.2.2'], /give devices or --local\/--remote, not both/],
+    [
+      ['probe', '--local', '192.0.2.1', '--remote', '2001:db8::2'],
+      /--remote: 2001:db8::2 needs an IPv6 --local/,
+    ],
+    [
+      ['probe', '--local', '192.0.2.1', '--local', '192.0.2.3', '--remote', '192.0.2.2'],
+      /--local: one address per family/,
+    ],
+    [['probe', '--local', 'host', '--remote', '192.0.2.2'], /--local: "host" is not an IPv4 or IPv6 address/],
+    [
+      ['probe', '--local', '192.0.2.1', '--remote', '192.0.2.2', '--key', '4294967296'],
+      /--key: "4294967296" is not a whole number/,
+    ],
+    [['probe', 'gre1', '--layout', 'gre'], /--layout.*invalid/],
+  ];
+  for (const [args, message] of cases) {
+    const r = cli(GK, args);
+    t.is(r.status, 1, args.join(' '));
+    t.regex(r.stderr, message, args.join(' '));
+  }
+  const help = cli(GK, ['probe', '--help']).stdout;
+  t.regex(help, /--interval <seconds> +seconds between keepalives \(default: "10"\)/);
+  t.regex(help, /--retries <n> +intervals without an answer before the tunnel is\s+down \(default: "3"\)/);
+  t.regex(help, /IFLA_PROTO_DOWN/);
+});

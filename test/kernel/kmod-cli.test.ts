@@ -12,13 +12,20 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { type Finding, type KmodStatus, parseModuleInfo } from '../../src/module-manager/index.ts';
+import {
+  type Finding,
+  type KmodStatus,
+  kmodVersion,
+  parseModuleInfo,
+} from '../../src/module-manager/index.ts';
 import { REPO_DIR } from '../helpers.ts';
 import { buildKmod, hostKmodEnv } from './kmod.ts';
 import { type GuestResult, hostPath, type RunResult, runInGuest } from './lab.ts';
 import { guestScript, kernelSuite } from './suite.ts';
 
 const GREOIP = join(REPO_DIR, 'dist', 'cli', 'greoip.js');
+/** The modules' version (kmod/dkms.conf PACKAGE_VERSION, which main.c's marks follow). */
+const KMOD_VERSION = kmodVersion(join(REPO_DIR, 'kmod'));
 
 interface Host {
   release: string;
@@ -128,7 +135,7 @@ labTest(
       const info = parseModuleInfo(readFileSync(join(prebuilt, `${kind}.ko`)));
       t.deepEqual(
         ['name', 'greoip', 'version', 'alias'].map((k) => info?.fields.get(k)?.[0]),
-        [kind, '0.1.0', '0.1.0', `rtnl-link-${kind}`],
+        [kind, KMOD_VERSION, KMOD_VERSION, `rtnl-link-${kind}`],
       );
       t.is(info?.fields.get('vermagic')?.[0]?.split(' ')[0], release);
     }
@@ -190,8 +197,8 @@ labTest(
     t.false(s.needsAction);
     for (const kind of ['eoip', 'eoipv6'] as const) {
       t.is(findingOf(t, s, `${kind}-loaded`).severity, 'ok');
-      t.is(s.modules[kind].loaded?.greoip, '0.1.0');
-      t.is(s.modules[kind].loaded?.version, '0.1.0');
+      t.is(s.modules[kind].loaded?.greoip, KMOD_VERSION);
+      t.is(s.modules[kind].loaded?.version, KMOD_VERSION);
       t.regex(s.modules[kind].loaded?.taint ?? '', /O/);
       t.is(s.modules[kind].file?.path, `${dir}/${kind}.ko`);
     }
@@ -238,7 +245,7 @@ labTest(
     t.regex(force.stdout, /\nrmmod eoip\nmodprobe eoip\n/);
     t.regex(force.stdout, /; loaded eoip\n$/);
     expectPass(t, boot, ['force-ours-loaded']);
-    t.is(statusJson(t, cli(t, boot, 'forced-json')).modules.eoip.loaded?.greoip, '0.1.0');
+    t.is(statusJson(t, cli(t, boot, 'forced-json')).modules.eoip.loaded?.greoip, KMOD_VERSION);
   },
 );
 

@@ -8,7 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
+import { requireRoot } from '../helpers.ts';
 import { CpioTree } from './cpio.ts';
 import {
   ensureVmlinux,
@@ -93,16 +94,21 @@ test('parseMarkers reads PASS/FAIL/DONE lines even after console noise', (t) => 
   });
 });
 
-test('a kernel that is not installed fails with a message naming what to install', (t) => {
+/** Sets GREOIP_KERNEL_VERSION (undefined: unsets it) until the test ends. */
+function kernelEnv(t: ExecutionContext, value: string | undefined): void {
   const saved = process.env.GREOIP_KERNEL_VERSION;
-  process.env.GREOIP_KERNEL_VERSION = '0.0.0-none';
-  try {
-    const e = t.throws(() => findKernel(), { instanceOf: LabError });
-    t.regex(e?.message ?? '', /linux-image-amd64/);
-  } finally {
+  t.teardown(() => {
     if (saved === undefined) delete process.env.GREOIP_KERNEL_VERSION;
     else process.env.GREOIP_KERNEL_VERSION = saved;
-  }
+  });
+  if (value === undefined) delete process.env.GREOIP_KERNEL_VERSION;
+  else process.env.GREOIP_KERNEL_VERSION = value;
+}
+
+test('a kernel that is not installed fails with a message naming what to install', (t) => {
+  kernelEnv(t, '0.0.0-none');
+  const e = t.throws(() => findKernel(), { instanceOf: LabError });
+  t.regex(e?.message ?? '', /linux-image-amd64/);
 });
 
 test('kernels are chosen by exact version: a prefix such as 6.1 matches neither 6.1.* nor 6.12.*', (t) => {
@@ -113,25 +119,19 @@ test('kernels are chosen by exact version: a prefix such as 6.1 matches neither 
 });
 
 test('GREOIP_KERNEL_VERSION picks the lab kernels (exact versions, comma-separated); unset: every installed one', (t) => {
-  const saved = process.env.GREOIP_KERNEL_VERSION;
-  try {
-    delete process.env.GREOIP_KERNEL_VERSION;
-    const all = installedKernels().map((k) => k.version);
-    t.deepEqual(
-      labKernels().map((k) => k.version),
-      all,
-    );
-    process.env.GREOIP_KERNEL_VERSION = [...all].reverse().join(',');
-    t.deepEqual(
-      labKernels().map((k) => k.version),
-      [...all].reverse(),
-    );
-    process.env.GREOIP_KERNEL_VERSION = `${all[0]}, 0.0.0-none`;
-    t.throws(() => labKernels(), { instanceOf: LabError, message: /kernel 0\.0\.0-none is not installed/ });
-  } finally {
-    if (saved === undefined) delete process.env.GREOIP_KERNEL_VERSION;
-    else process.env.GREOIP_KERNEL_VERSION = saved;
-  }
+  kernelEnv(t, undefined);
+  const all = installedKernels().map((k) => k.version);
+  t.deepEqual(
+    labKernels().map((k) => k.version),
+    all,
+  );
+  process.env.GREOIP_KERNEL_VERSION = [...all].reverse().join(',');
+  t.deepEqual(
+    labKernels().map((k) => k.version),
+    [...all].reverse(),
+  );
+  process.env.GREOIP_KERNEL_VERSION = `${all[0]}, 0.0.0-none`;
+  t.throws(() => labKernels(), { instanceOf: LabError, message: /kernel 0\.0\.0-none is not installed/ });
 });
 
 test('ensureVmlinux refuses an image without a boot header, or compressed in an unknown way', (t) => {
@@ -165,19 +165,17 @@ test('ensureVmlinux refuses an image without a boot header, or compressed in an 
 
 test('a guest network on a tap that is missing or not a tap is refused before qemu starts', (t) => {
   const netns = `gi-lab-${process.pid.toString(36)}`;
+  requireRoot();
   execFileSync('/usr/sbin/ip', ['netns', 'add', netns]);
-  try {
-    const missing = t.throws(() => prepareBoot({ script: '', network: { netns, tap: 'gi-none' } }), {
-      instanceOf: LabError,
-    });
-    t.regex(missing?.message ?? '', new RegExp(`ip -n ${netns} tuntap add dev gi-none mode tap`));
-    const notTap = t.throws(() => prepareBoot({ script: '', network: { netns, tap: 'lo' } }), {
-      instanceOf: LabError,
-    });
-    t.regex(notTap?.message ?? '', /lo in gi-lab-\S+ is not a tap/);
-  } finally {
-    execFileSync('/usr/sbin/ip', ['netns', 'del', netns]);
-  }
+  t.teardown(() => execFileSync('/usr/sbin/ip', ['netns', 'del', netns]));
+  const missing = t.throws(() => prepareBoot({ script: '', network: { netns, tap: 'gi-none' } }), {
+    instanceOf: LabError,
+  });
+  t.regex(missing?.message ?? '', new RegExp(`ip -n ${netns} tuntap add dev gi-none mode tap`));
+  const notTap = t.throws(() => prepareBoot({ script: '', network: { netns, tap: 'lo' } }), {
+    instanceOf: LabError,
+  });
+  t.regex(notTap?.message ?? '', /lo in gi-lab-\S+ is not a tap/);
 });
 
 test('cpio: newc records, parents first, symlinks resolved for placement', (t) => {

@@ -1,7 +1,8 @@
 /**
  * Declaring kernel-lab tests, what every test/kernel/*.test.ts needs: one ava test per lab kernel with
  * the kernel's version in its title, one boot per kernel shared by a file's tests, and marker checks.
- * Imports the lab (lab.ts) and ava only.
+ * Imports the lab (lab.ts), the root guard (../helpers.ts) and ava. The lab reads /boot/vmlinuz-*
+ * and kernel modules, which are root's: each test fails (never skips) without root.
  *
  *   const labTest = kernelSuite((kernel) =>
  *     runInGuest({ kernel, script: guestScript('lab.sh'), files: { ... } }));
@@ -12,6 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
+import { requireRoot } from '../helpers.ts';
 import { type GuestResult, type Kernel, labKernels, type RunResult } from './lab.ts';
 
 /** A test body: the ava context, what the kernel's boot returned, and the kernel. */
@@ -72,7 +74,10 @@ export function kernelSuite<B>(
   };
   return (title, impl) => {
     for (const kernel of kernels)
-      test(kernelTitle(kernel, title), async (t) => impl(t, await bootAll(kernel), kernel));
+      test(kernelTitle(kernel, title), async (t) => {
+        requireRoot();
+        await impl(t, await bootAll(kernel), kernel);
+      });
   };
 }
 
@@ -82,7 +87,10 @@ export function kernelTest(
   impl: (t: ExecutionContext, kernel: Kernel) => void | Promise<void>,
 ): void {
   for (const kernel of kernelsOrFailure(title))
-    test(kernelTitle(kernel, title), (t) => oneAtATime(async () => impl(t, kernel)));
+    test(kernelTitle(kernel, title), (t) => {
+      requireRoot();
+      return oneAtATime(async () => impl(t, kernel));
+    });
 }
 
 /** A guest script or file from test/kernel/guest/. */

@@ -14,6 +14,7 @@ import { createLab, run, sleep, waitFor } from './harness.ts';
 
 const PEER = `${REPO_DIR}test/live/fixtures/keepalive_peer.py`;
 const GRE_KEEPALIVE = `${REPO_DIR}dist/cli/gre-keepalive.js`;
+const FLOOD = `${REPO_DIR}test/live/fixtures/keepalive_flood.py`;
 const THIRD_PARTY = '203.0.113.77';
 
 /**
@@ -185,10 +186,12 @@ test.serial(
     const peer = run(lab, a.netns, ['/usr/bin/python3', PEER, a.v4, b.v4, a.v6, b.v6, a.dev, THIRD_PARTY]);
     const result = JSON.parse(peer.stdout) as PeerResult;
     t.deepEqual([...result.received].sort(), ['cisco', 'huawei', 'keyed'].map((k) => result.sent[k]!).sort());
-    const [s] = JSON.parse(gk(['status', '--json']).stdout) as {
-      dev: string;
-      counters: Record<string, number>;
-    }[];
+    const { reflectors, probes } = JSON.parse(gk(['status', '--json']).stdout) as {
+      reflectors: { dev: string; counters: Record<string, number> }[];
+      probes: unknown[];
+    };
+    t.deepEqual(probes, [], 'nothing probed in this namespace');
+    const [s] = reflectors;
     t.is(s!.dev, b.dev);
     t.like(s!.counters, { reply: 3, peer_not_allowed: 2, third_party: 2, forged_source: 1 });
     t.regex(gk(['status']).stdout, /veth-b: keepalive_underlay \(xdp \(driver\), id \d+\): .*reply 3/);
@@ -197,3 +200,71 @@ test.serial(
     t.regex(gk(['status']).stdout, /no greoip keepalive program attached/);
   },
 );
+
+/**
+ * Issue 12 defect 6: a spoofed requester whose address is on-link but held by nobody makes every answer to
+ * it wait on neighbour resolution (ARP, NDP) until that fails, 3 s later. Those answers must not hold up the
+ * answers to real peers. 20 real peers (5 requests a second each) and one spoofed source (100 a second):
+ * every real request is answered, with the per-source limit on (the default) and with it off (the
+ * answers that would wait leave through their own socket either way).
+ */
+async function spoofedFlood(t: ExecutionContext, tag: string, reflectorArgs: string[]) {
+  const lab = createLab(t, tag);
+  const { a, b } = lab.pair;
+  const real4 = Array.from({ length: 20 }, (_, i) => `192.0.2.${10 + i}`);
+  const real6 = Array.from({ length: 20 }, (_, i) => `2001:db8:e0::${(0x10 + i).toString(16)}`);
+  for (const addr of real4) ip(['addr', 'add', `${addr}/24`, 'dev', a.dev], a.netns);
+  for (const addr of real6) ip(['addr', 'add', `${addr}/64`, 'dev', a.dev, 'nodad'], a.netns);
+  const reflector = spawn(
+    '/usr/sbin/ip',
+    [
+      'netns',
+      'exec',
+      b.netns,
+      process.execPath,
+      GRE_KEEPALIVE,
+      'run',
+      '--interval',
+      '0',
+      '--json',
+      ...reflectorArgs,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  reflector.stdout.on('data', (c: Buffer) => (stdout += c));
+  reflector.stderr.on('data', (c: Buffer) => (stderr += c));
+  t.teardown(() => reflector.kill('SIGKILL'));
+  await waitFor('the reflector to start', () => stderr.includes('answering keepalives'));
+  for (const [family, peer, spoof, real] of [
+    ['4', b.v4, '192.0.2.99', real4],
+    ['6', b.v6, '2001:db8:e0::99', real6],
+  ] as const) {
+    const r = run(lab, a.netns, ['/usr/bin/python3', FLOOD, family, peer, spoof, '100', '3', ...real]);
+    t.is(r.status, 0, r.stderr);
+    const { sent, spoofed, answered } = JSON.parse(r.stdout) as {
+      sent: number;
+      spoofed: number;
+      answered: number;
+    };
+    t.true(
+      sent >= 250 && spoofed === sent,
+      `IPv${family}: ${sent} real and ${spoofed} spoofed requests sent`,
+    );
+    t.is(answered, sent, `IPv${family}: every real request answered`);
+  }
+  reflector.kill('SIGTERM');
+  await new Promise((resolve) => reflector.once('close', resolve));
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, number>;
+}
+
+test.serial('spoofed requests from an unresolvable on-link address cost real peers no answer', async (t) => {
+  requireRoot();
+  const limited = await spoofedFlood(t, 'rfspoof', []);
+  t.true(limited.rateLimited! > 400, `the spoofed source was rate limited (${limited.rateLimited})`);
+  t.true(limited.unresolved! > 0, 'answers that would wait on neighbour resolution were set apart');
+  const unlimited = await spoofedFlood(t, 'rfspoofnl', ['--rate-limit', 'off']);
+  t.is(unlimited.rateLimited, 0);
+  t.true(unlimited.unresolved! + unlimited.unresolvedDropped! >= 500, 'every spoofed answer was set apart');
+});

@@ -10,8 +10,13 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import type { TunnelStatus } from '../../src/backend/types.ts';
 import { DEFAULTS } from '../../src/eoip/config.ts';
+import type { ProbeStatus } from '../../src/gre-keepalive-io/prober.ts';
 import { buildInfoCollector } from '../../src/metrics/build-info.ts';
-import { bpfReflectorCollector, reflectorCollector } from '../../src/metrics/gre-keepalive.ts';
+import {
+  bpfReflectorCollector,
+  probeCollector,
+  reflectorCollector,
+} from '../../src/metrics/gre-keepalive.ts';
 import { family, MetricsError, MetricsRegistry, renderExposition } from '../../src/metrics/registry.ts';
 import { MetricsAddressError, parseMetricsAddress, serveMetrics } from '../../src/metrics/server.ts';
 import { tunnelCollector } from '../../src/metrics/tunnels.ts';
@@ -100,6 +105,9 @@ test('the reflector expositions (userland counters and BPF maps) pass promtool',
     verdicts: { reply: 4, not_gre: 0, forged_source: 2 },
     repliesSent: 4,
     replyErrors: 0,
+    rateLimited: 3,
+    unresolved: 1,
+    unresolvedDropped: 0,
   }))();
   const bpf = bpfReflectorCollector(() => [
     {
@@ -215,4 +223,68 @@ test('the endpoint serves GET /metrics on a unix socket (mode 0660), 404 elsewhe
   t.is(viaCurl.stdout, registry.exposition());
   await server.close();
   t.false(existsSync(path), 'the socket is removed on close');
+});
+
+test('the probed tunnels exposition passes promtool: state, keepalives, last answer', (t) => {
+  const probe = (over: Partial<ProbeStatus>): ProbeStatus => ({
+    pid: 1,
+    tunnel: 'gre1',
+    device: 'gre1',
+    family: 4,
+    layout: 'gre',
+    local: '192.0.2.1',
+    remote: '198.51.100.2',
+    okey: null,
+    ikey: null,
+    interval: 10,
+    retries: 3,
+    state: 'down',
+    lastAnswerAgeMs: 31_500,
+    stateAgeMs: 1000,
+    sent: 12,
+    answers: 8,
+    tunnelledAnswers: 0,
+    changes: 1,
+    carrier: 'admin',
+    error: null,
+    ...over,
+  });
+  const text = renderExposition(
+    probeCollector(() => [
+      probe({}),
+      probe({
+        tunnel: '192.0.2.1->203.0.113.9',
+        device: null,
+        remote: '203.0.113.9',
+        state: 'up',
+        lastAnswerAgeMs: null,
+      }),
+    ])(),
+  );
+  const check = promtool(text);
+  t.is(check.status, 0, check.output);
+  const labels = 'tunnel="gre1",device="gre1",remote="198.51.100.2"';
+  t.true(text.includes(`greoip_gre_probe_up{${labels}} 0\n`));
+  t.true(text.includes(`greoip_gre_probe_keepalives_sent_total{${labels}} 12\n`));
+  t.true(text.includes(`greoip_gre_probe_answers_total{${labels}} 8\n`));
+  t.true(text.includes(`greoip_gre_probe_last_answer_age_seconds{${labels}} 31.5\n`));
+  t.true(
+    text.includes('greoip_gre_probe_up{tunnel="192.0.2.1->203.0.113.9",device="",remote="203.0.113.9"} 1\n'),
+  );
+  t.false(
+    text.includes('greoip_gre_probe_last_answer_age_seconds{tunnel="192.0.2.1->'),
+    'no age before an answer',
+  );
+  const userland = renderExposition(
+    reflectorCollector(() => ({
+      verdicts: {},
+      repliesSent: 0,
+      replyErrors: 0,
+      rateLimited: 7,
+      unresolved: 2,
+      unresolvedDropped: 1,
+    }))(),
+  );
+  t.true(userland.includes('greoip_gre_keepalive_rate_limited_total{engine="userland"} 7\n'));
+  t.true(userland.includes('greoip_gre_keepalive_unresolved_dropped_total{engine="userland"} 1\n'));
 });

@@ -222,7 +222,11 @@ test.serial(
       counters: Record<string, number>;
     }
     const statusJson = () =>
-      JSON.parse(run(lab, b.netns, [process.execPath, GRE_KEEPALIVE, 'status', '--json']).stdout) as Status[];
+      (
+        JSON.parse(run(lab, b.netns, [process.execPath, GRE_KEEPALIVE, 'status', '--json']).stdout) as {
+          reflectors: Status[];
+        }
+      ).reflectors;
     // Stray packets (IPv6 neighbour discovery) may reach the program meanwhile: the exposition must lie
     // between two readings taken around it.
     const first = statusJson();

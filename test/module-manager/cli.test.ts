@@ -69,7 +69,7 @@ test('build without headers: exit 1 naming the package', (t) => {
 });
 
 test('each subcommand has help with examples', (t) => {
-  for (const sub of ['status', 'build', 'install']) {
+  for (const sub of ['status', 'build', 'install', 'uninstall']) {
     const r = greoip(sub, '--help');
     t.is(r.status, 0);
     t.regex(r.stdout, new RegExp(`Usage: greoip kmod ${sub} \\[options\\]`));

@@ -7,6 +7,7 @@
 import { existsSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
+import { formatStatus } from '../../src/cli/kmod.ts';
 import {
   install,
   KmodError,
@@ -22,14 +23,24 @@ import { elfModule, Fixture, ourModinfo, RELEASE, VERSION } from './fixture.ts';
 const NEWER = '6.12.118+deb12-amd64';
 const OK: RunOutput = { status: 0, stdout: '', stderr: '' };
 
-/** dkms (its status as given) and depmod, recording each call. */
+/**
+ * dkms (its status as given), depmod and rmmod, recording each call; dpkg-query knows the packages in
+ * `owned` (path -> package) and no other file.
+ */
 class FakeTools implements Runner {
   readonly calls: string[] = [];
+  readonly owned = new Map<string, string>();
   constructor(public dkmsStatus: string | null) {}
   has(command: string): boolean {
     return command !== 'dkms' || this.dkmsStatus !== null;
   }
   run(command: string, args: string[]): RunOutput {
+    if (command === 'dpkg-query') {
+      const pkg = this.owned.get(args[1]!);
+      return pkg === undefined
+        ? { status: 1, stdout: '', stderr: `dpkg-query: no path found matching pattern ${args[1]}` }
+        : { ...OK, stdout: `${pkg}: ${args[1]}\n` };
+    }
     this.calls.push([command, ...args].join(' '));
     if (command === 'dkms' && args[0] === 'status') return { ...OK, stdout: this.dkmsStatus ?? '' };
     return OK;
@@ -100,6 +111,18 @@ test('status lists every installed kernel: running, next boot, headers, modules,
   t.deepEqual(noHeaders?.advice[0], `apt-get install linux-headers-${NEWER}`);
   t.true(s.needsAction);
   t.is(s.findings.find((x) => x.id === 'dkms-installed')?.severity, 'ok');
+  // The text form: one line per kernel after the findings.
+  const text = formatStatus(s).split('\n');
+  const at = text.indexOf('installed kernels:');
+  t.true(at > 0, text.join('\n'));
+  t.regex(
+    text[at + 1]!,
+    new RegExp(`^  ${RELEASE} +running +headers yes  eoip ${VERSION}  eoipv6 ${VERSION}  dkms installed$`),
+  );
+  t.regex(
+    text[at + 2]!,
+    /^ {2}6\.12\.118\+deb12-amd64 +boots next +headers no +eoip none {2}eoipv6 none {2}dkms none$/,
+  );
 });
 
 test("install --dkms checks every kernel's headers first: one missing is named, nothing is done", (t) => {
@@ -230,11 +253,27 @@ test('uninstall: every DKMS version removed, /usr/src trees, installed files, de
   t.true(r.removed.includes(join(f.dir, 'updates', 'greoip', 'eoip.ko')));
 });
 
+test('uninstall leaves a tree a Debian package owns, with the command that removes it', (t) => {
+  const f = Fixture.stock();
+  t.teardown(() => f.cleanup());
+  const srcRoot = join(f.root, 'usr/src');
+  const tree = f.write(join(srcRoot, `greoip-eoip-${VERSION}`, 'dkms.conf'), '');
+  const tools = new FakeTools(`greoip-eoip/${VERSION}, ${RELEASE}, x86_64: installed\n`);
+  tools.owned.set(join(srcRoot, `greoip-eoip-${VERSION}`), 'greoip-dkms');
+  const r = uninstall({ roots: f.roots, runner: tools, srcRoot });
+  t.deepEqual(tools.calls, ['dkms status -m greoip-eoip']);
+  t.true(existsSync(tree));
+  t.deepEqual(r.notes, [
+    `greoip-eoip/${VERSION} comes from the greoip-dkms package: apt-get remove greoip-dkms`,
+  ]);
+});
+
 test('uninstall leaves loaded modules loaded unless --unload, and says so', (t) => {
   const f = Fixture.stock();
   t.teardown(() => f.cleanup());
   f.ours();
-  const kept = uninstall({ roots: f.roots, runner: new FakeTools(null) });
+  // Every test passes srcRoot: the default is the machine's /usr/src.
+  const kept = uninstall({ roots: f.roots, runner: new FakeTools(null), srcRoot: join(f.root, 'usr/src') });
   t.deepEqual(kept.notes, [
     `eoipv6 stays loaded in ${RELEASE} until a reboot or rmmod eoipv6 (which deletes its links)`,
     `eoip stays loaded in ${RELEASE} until a reboot or rmmod eoip (which deletes its links)`,
@@ -243,7 +282,12 @@ test('uninstall leaves loaded modules loaded unless --unload, and says so', (t) 
   t.teardown(() => f2.cleanup());
   f2.ours();
   const tools = new FakeTools(null);
-  const unloaded = uninstall({ roots: f2.roots, runner: tools, unload: true });
+  const unloaded = uninstall({
+    roots: f2.roots,
+    runner: tools,
+    unload: true,
+    srcRoot: join(f2.root, 'usr/src'),
+  });
   t.deepEqual(unloaded.unloaded, ['eoipv6', 'eoip']);
   t.deepEqual(tools.calls.slice(0, 2), ['rmmod eoipv6', 'rmmod eoip']);
 });
