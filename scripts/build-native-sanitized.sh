@@ -17,7 +17,8 @@ cd "$(dirname "$0")/.."
 out=build/native-sanitized
 rm -rf "$out"
 mkdir -p "$out"
-cp -r native/binding.gyp native/src "$out/"
+# Everything the addon builds from (binding.gyp, src/, its helper scripts), not its build output.
+find native -mindepth 1 -maxdepth 1 ! -name build ! -name node_modules -exec cp -r {} "$out/" \;
 flags='-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1'
 CFLAGS="$flags" CXXFLAGS="$flags" LDFLAGS='-fsanitize=address,undefined' \
   node-gyp rebuild --directory="$out" >&2

@@ -1,9 +1,12 @@
 // BatchIo: batched receive (recvmmsg or a read() loop) into one preallocated
 // buffer, driven by a libuv poll handle so JavaScript is entered once per
 // batch, and batched send (sendmmsg or a write() loop).
+#include <malloc.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -51,7 +54,7 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
                        });
   }
 
-  // new BatchIo(fd, kind, slots, slotSize, onBatch)
+  // new BatchIo(fd, kind, slots, slotSize, onBatch[, onError[, area]])
   explicit BatchIo(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BatchIo>(info) {
     Napi::Env env = info.Env();
     fd_ = ArgFd(info, 0);
@@ -62,8 +65,11 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
       kind_ = Kind::kIp6;
     } else if (kind == "tap") {
       kind_ = Kind::kTap;
+    } else if (kind == "tap-vnet") {
+      kind_ = Kind::kTap;
+      vnet_hdr_ = true;
     } else {
-      throw ArgRangeError(env, "The \"kind\" argument must be 'ip4', 'ip6' or 'tap'");
+      throw ArgRangeError(env, "The \"kind\" argument must be 'ip4', 'ip6', 'tap' or 'tap-vnet'");
     }
     slots_ = ArgUint32(info, 2, "slots", 1, kMaxSlots);
     slot_size_ = ArgUint32(info, 3, "slotSize", 1, kMaxSlotSize);
@@ -74,13 +80,28 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
       throw ArgTypeError(env, "The \"onBatch\" argument must be a function");
     }
     on_batch_ = Napi::Persistent(info[4].As<Napi::Function>());
+    if (info.Length() > 5 && !info[5].IsUndefined()) {
+      if (!info[5].IsFunction()) throw ArgTypeError(env, "The \"onError\" argument must be a function");
+      on_error_ = Napi::Persistent(info[5].As<Napi::Function>());
+    }
     async_context_ = std::make_unique<Napi::AsyncContext>(env, "greoip:BatchIo");
 
-    // The receive area and its side tables, allocated once and shared with JS.
-    Napi::Buffer<uint8_t> rx_buffer = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(slots_) * slot_size_);
-    Napi::Uint32Array rx_lengths = Napi::Uint32Array::New(env, slots_);
-    Napi::Uint8Array rx_src = Napi::Uint8Array::New(env, slots_ * kAddrBytes);
-    Napi::Uint8Array rx_dst = Napi::Uint8Array::New(env, slots_ * kAddrBytes);
+    Napi::Object area;
+    if (info.Length() > 6 && !info[6].IsUndefined()) {
+      // Another port's area (taps of one process take turns in one area: a
+      // batch is consumed in onBatch before the next poll callback runs).
+      if (!info[6].IsObject()) throw ArgTypeError(env, "The \"area\" argument must be an object from batchArea()");
+      area = info[6].As<Napi::Object>();
+      CheckArea(env, area, slots_, slot_size_);
+    } else {
+      area = NewArea(env, slots_, slot_size_);
+      owns_area_ = true;
+    }
+    Napi::Uint8Array rx_buffer = area.Get("rxBuffer").As<Napi::Uint8Array>();
+    Napi::Uint32Array rx_lengths = area.Get("rxLengths").As<Napi::Uint32Array>();
+    Napi::Uint8Array rx_src = area.Get("rxSrc").As<Napi::Uint8Array>();
+    Napi::Uint8Array rx_dst = area.Get("rxDst").As<Napi::Uint8Array>();
+    rx_bytes_ = static_cast<size_t>(slots_) * slot_size_;
     rx_data_ = rx_buffer.Data();
     rx_lengths_ = rx_lengths.Data();
     rx_src_ = rx_src.Data();
@@ -116,6 +137,50 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
   }
 
   ~BatchIo() override { ReleasePoll(); }
+
+  // A receive area and its side tables, allocated once and shared with JS.
+  // The area is its own mapping: pages cost memory only once a frame lands
+  // in them, and the mapping goes with the Buffer's finalizer. (A malloc'ed
+  // area would come back from the heap for the next tunnel zero-filled, and
+  // so resident, whether used or not.)
+  static Napi::Object NewArea(Napi::Env env, uint32_t slots, uint32_t slot_size) {
+    const size_t bytes = static_cast<size_t>(slots) * slot_size;
+    void* data = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (data == MAP_FAILED) throw ErrnoError(env, errno, "mmap", "BatchIo receive area");
+    Napi::Object area = Napi::Object::New(env);
+    area.Set("rxBuffer", Napi::Buffer<uint8_t>::New(env, static_cast<uint8_t*>(data), bytes,
+                                                    [bytes](Napi::Env, uint8_t* p) { ::munmap(p, bytes); }));
+    area.Set("rxLengths", Napi::Uint32Array::New(env, slots));
+    area.Set("rxSrc", Napi::Uint8Array::New(env, slots * kAddrBytes));
+    area.Set("rxDst", Napi::Uint8Array::New(env, slots * kAddrBytes));
+    return area;
+  }
+
+  static void CheckArea(Napi::Env env, Napi::Object area, uint32_t slots, uint32_t slot_size) {
+    auto bytes = [&](const char* key, napi_typedarray_type type) -> size_t {
+      Napi::Value v = area.Get(key);
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+        throw ArgTypeError(env, std::string("area.") + key + " is missing or of the wrong type");
+      }
+      return v.As<Napi::TypedArray>().ByteLength();
+    };
+    if (bytes("rxBuffer", napi_uint8_array) < static_cast<size_t>(slots) * slot_size ||
+        bytes("rxLengths", napi_uint32_array) < slots * sizeof(uint32_t) ||
+        bytes("rxSrc", napi_uint8_array) < slots * kAddrBytes || bytes("rxDst", napi_uint8_array) < slots * kAddrBytes) {
+      throw ArgRangeError(env, "area is smaller than slots * slotSize");
+    }
+  }
+
+  // batchArea(slots, slotSize) -> { rxBuffer, rxLengths, rxSrc, rxDst }
+  static Napi::Value CreateArea(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t slots = ArgUint32(info, 0, "slots", 1, kMaxSlots);
+    uint32_t slot_size = ArgUint32(info, 1, "slotSize", 1, kMaxSlotSize);
+    if (static_cast<uint64_t>(slots) * slot_size > kMaxRxBytes) {
+      throw ArgRangeError(env, "slots * slotSize must be at most " + std::to_string(kMaxRxBytes) + " bytes");
+    }
+    return NewArea(env, slots, slot_size);
+  }
 
  private:
   Napi::Value Start(const Napi::CallbackInfo& info) {
@@ -154,6 +219,15 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
     if (fd_ >= 0) {
       ::close(fd_);  // Linux frees the descriptor even on EINTR
       fd_ = -1;
+    }
+    if (!closed_) {
+      // The pages go back now; JS may still hold rxBuffer (reads give zeros).
+      if (owns_area_) ::madvise(rx_data_, rx_bytes_, MADV_DONTNEED);
+      // The callback's closure usually holds this object's JS wrapper: as a
+      // strong reference it would keep the whole tunnel alive forever.
+      on_batch_.Reset();
+      on_error_.Reset();
+      for (auto& ref : rx_refs_) ref.Reset();
     }
     closed_ = true;
     return info.Env().Undefined();
@@ -280,11 +354,19 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
     throw ErrnoError(env, err, syscall, FdSubject(fd_));
   }
 
-  // Tap send: one write() per frame, same return and error semantics.
+  // Tap send: one write() per frame, same return and error semantics. A
+  // tap-vnet frame gets a zero virtio_net_hdr in front (no GSO, checksum
+  // left to the kernel), written in the same call.
   uint32_t SendTap(Napi::Env env, const uint8_t* data, const uint32_t* offs, const uint32_t* lens, uint32_t count) {
+    static const uint8_t kPlainVnetHdr[10] = {0};
     uint32_t sent = 0;
     while (sent < count) {
-      ssize_t n = ::write(fd_, data + offs[sent], lens[sent]);
+      struct iovec iov[2];
+      iov[0].iov_base = const_cast<uint8_t*>(kPlainVnetHdr);
+      iov[0].iov_len = sizeof(kPlainVnetHdr);
+      iov[1].iov_base = const_cast<uint8_t*>(data + offs[sent]);
+      iov[1].iov_len = lens[sent];
+      ssize_t n = vnet_hdr_ ? ::writev(fd_, iov, 2) : ::write(fd_, data + offs[sent], lens[sent]);
       if (n >= 0) {
         ++sent;
         continue;
@@ -356,7 +438,11 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
       ssize_t n = ::read(fd_, rx_data_ + static_cast<size_t>(count) * slot_size_, slot_size_);
       if (n < 0) {
         if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) stats_.rx_errors += 1;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+          // EBADFD (device deleted), EIO: no later read will do better.
+          stats_.rx_errors += 1;
+          tap_errno_ = errno;
+        }
         break;
       }
       // A frame longer than the slot is cut to it (read() gives no MSG_TRUNC;
@@ -381,10 +467,16 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
     Napi::HandleScope scope(env);
     Napi::Object keep_alive = Value();  // JS may drop its last reference in onBatch
     if (status < 0) {
+      stats_.rx_errors += 1;
+      if (kind_ == Kind::kTap) {
+        // A tap reports POLLERR only when its device is gone (ip link del):
+        // every read fails from now on, so stop instead of spinning.
+        Fail(env, keep_alive, -status);
+        return;
+      }
       // libuv stops a poll handle on POLLERR (a pending socket error). Clear
       // the error, count it and keep polling.
-      stats_.rx_errors += 1;
-      if (kind_ != Kind::kTap && fd_ >= 0) {
+      if (fd_ >= 0) {
         int err = 0;
         socklen_t len = sizeof(err);
         ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
@@ -393,17 +485,35 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
     }
     for (unsigned batch = 0; batch < kMaxBatchesPerWake && polling_; ++batch) {
       uint32_t n = kind_ == Kind::kTap ? ReceiveTap() : ReceiveSocket();
-      if (n == 0) break;
-      stats_.rx_batches += 1;
-      stats_.rx_packets += n;
-      try {
-        on_batch_.MakeCallback(keep_alive, {Napi::Number::New(env, n)}, *async_context_);
-      } catch (const Napi::Error& error) {
-        // Like any throwing I/O callback in Node: an uncaught exception.
-        napi_fatal_exception(env, error.Value());
+      if (n > 0) {
+        stats_.rx_batches += 1;
+        stats_.rx_packets += n;
+        try {
+          on_batch_.MakeCallback(keep_alive, {Napi::Number::New(env, n)}, *async_context_);
+        } catch (const Napi::Error& error) {
+          // Like any throwing I/O callback in Node: an uncaught exception.
+          napi_fatal_exception(env, error.Value());
+          return;
+        }
+      }
+      if (tap_errno_ != 0) {
+        Fail(env, keep_alive, tap_errno_);
         return;
       }
       if (n < slots_) break;
+    }
+  }
+
+  // The fd is unusable for good (a tap whose device was deleted): stop
+  // polling and tell JS once, through onError(errno) when it gave one.
+  void Fail(Napi::Env env, Napi::Object keep_alive, int err) {
+    StopPolling();
+    tap_errno_ = 0;
+    if (on_error_.IsEmpty()) return;
+    try {
+      on_error_.MakeCallback(keep_alive, {Napi::Number::New(env, err)}, *async_context_);
+    } catch (const Napi::Error& error) {
+      napi_fatal_exception(env, error.Value());
     }
   }
 
@@ -427,10 +537,15 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
   Kind kind_ = Kind::kIp4;
   uint32_t slots_ = 0;
   uint32_t slot_size_ = 0;
+  size_t rx_bytes_ = 0;
+  bool owns_area_ = false;
+  bool vnet_hdr_ = false;  // tap-vnet: frames carry a virtio_net_hdr
+  int tap_errno_ = 0;  // set by ReceiveTap on a read error that will not pass
   bool polling_ = false;
   bool closed_ = false;
   uv_poll_t* poll_ = nullptr;
   Napi::FunctionReference on_batch_;
+  Napi::FunctionReference on_error_;
   std::unique_ptr<Napi::AsyncContext> async_context_;
   Napi::ObjectReference rx_refs_[4];
   uint8_t* rx_data_ = nullptr;
@@ -447,8 +562,24 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
   Stats stats_;
 };
 
+// mallocTuneForDaemon(): glibc's defaults suit short programs. Its mmap
+// threshold rises after each large free (up to 32 MB), so the large buffers
+// of config reloads and state writes then come from the heap and stay there
+// fragmented; and every libuv pool thread gets an arena of its own. A fixed
+// threshold and one arena keep a long-running daemon's RSS where its live
+// data is.
+Napi::Value MallocTuneForDaemon(const Napi::CallbackInfo& info) {
+  ::mallopt(M_ARENA_MAX, 1);
+  ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
-void InitBatch(Napi::Env env, Napi::Object exports) { exports.Set("BatchIo", BatchIo::Define(env)); }
+void InitBatch(Napi::Env env, Napi::Object exports) {
+  exports.Set("mallocTuneForDaemon", Napi::Function::New(env, MallocTuneForDaemon, "mallocTuneForDaemon"));
+  exports.Set("BatchIo", BatchIo::Define(env));
+  exports.Set("batchArea", Napi::Function::New(env, BatchIo::CreateArea, "batchArea"));
+}
 
 }  // namespace greoip

@@ -1,16 +1,21 @@
 // Raw IP sockets for the tunnel protocols (IPv4 protocol 47, IPv6 next header
 // 97) with the kernel building the outer header and fragmenting, optional
-// classic-BPF admission filters; plus close() and SO_PEERCRED.
+// classic-BPF admission filters and their eBPF twin that counts what it drops;
+// plus close() and SO_PEERCRED.
 #include <arpa/inet.h>
+#include <linux/bpf.h>
 #include <linux/filter.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <vector>
 
 #include "common.h"
 
@@ -88,6 +93,206 @@ void AttachProgram(Napi::Env env, int fd, struct sock_fprog prog) {
   for (int i = 0; i < 65536; ++i) {
     if (::recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT | MSG_TRUNC) < 0) break;
   }
+}
+
+// --- the counting admission filter ------------------------------------------
+//
+// The same admission as kEoip4Filter/kEoip6Filter, as an eBPF socket filter
+// that adds one to a per-CPU counter for each packet it drops, by reason, so
+// the daemon can show what never reached it. The reasons are the datapath's
+// DropReason values (src/eoip/datapath.ts) for what the filter can see.
+constexpr uint32_t kDropBadIpHeader = 0;
+constexpr uint32_t kDropFragment = 1;
+constexpr uint32_t kDropNotEoip = 2;
+constexpr uint32_t kDropTruncated = 3;
+constexpr uint32_t kFilterReasons = 4;
+
+constexpr uint8_t kR0 = 0, kR1 = 1, kR2 = 2, kR6 = 6, kR7 = 7, kR8 = 8, kR9 = 9, kR10 = 10;
+
+// A tiny assembler: instructions, and forward jumps to the one "count" label.
+class FilterAsm {
+ public:
+  void Emit(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
+    struct bpf_insn insn;
+    memset(&insn, 0, sizeof(insn));
+    insn.code = code;
+    insn.dst_reg = dst;
+    insn.src_reg = src;
+    insn.off = off;
+    insn.imm = imm;
+    code_.push_back(insn);
+  }
+  void Mov(uint8_t dst, uint8_t src) { Emit(BPF_ALU64 | BPF_MOV | BPF_X, dst, src, 0, 0); }
+  void MovImm(uint8_t dst, int32_t imm) { Emit(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm); }
+  void AluImm(uint8_t op, uint8_t dst, int32_t imm) { Emit(BPF_ALU64 | op | BPF_K, dst, 0, 0, imm); }
+  // r0 = packet bytes at `off` (network order, as classic BPF); r1-r5 are clobbered.
+  void LoadAbs(uint8_t size, int32_t off) { Emit(BPF_LD | BPF_ABS | size, 0, 0, 0, off); }
+  void LoadInd(uint8_t size, uint8_t reg, int32_t off) { Emit(BPF_LD | BPF_IND | size, 0, reg, 0, off); }
+  void LoadSkbLen(uint8_t dst) {
+    Emit(BPF_LDX | BPF_MEM | BPF_W, dst, kR6, static_cast<int16_t>(offsetof(struct __sk_buff, len)), 0);
+  }
+  // Drop with `reason` unless the condition is false.
+  void CountIfImm(uint8_t op, uint8_t reg, int32_t imm, uint32_t reason) {
+    MovImm(kR8, static_cast<int32_t>(reason));
+    jumps_.push_back(code_.size());
+    Emit(BPF_JMP | op | BPF_K, reg, 0, 0, imm);
+  }
+  void CountIfReg(uint8_t op, uint8_t reg, uint8_t other, uint32_t reason) {
+    MovImm(kR8, static_cast<int32_t>(reason));
+    jumps_.push_back(code_.size());
+    Emit(BPF_JMP | op | BPF_X, reg, other, 0, 0);
+  }
+  void Accept() {
+    Emit(BPF_ALU | BPF_MOV | BPF_K, kR0, 0, 0, -1);  // keep the whole packet
+    Emit(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+  }
+  // count: counters[r8] += 1 (this CPU's slot), drop.
+  std::vector<struct bpf_insn> Finish(int map_fd) {
+    const size_t label = code_.size();
+    for (size_t at : jumps_) code_[at].off = static_cast<int16_t>(label - at - 1);
+    Emit(BPF_STX | BPF_MEM | BPF_W, kR10, kR8, -4, 0);
+    Mov(kR2, kR10);
+    AluImm(BPF_ADD, kR2, -4);
+    Emit(BPF_LD | BPF_DW | BPF_IMM, kR1, BPF_PSEUDO_MAP_FD, 0, map_fd);
+    Emit(0, 0, 0, 0, 0);
+    Emit(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem);
+    Emit(BPF_JMP | BPF_JEQ | BPF_K, kR0, 0, 3, 0);
+    Emit(BPF_LDX | BPF_MEM | BPF_DW, kR1, kR0, 0, 0);
+    AluImm(BPF_ADD, kR1, 1);
+    Emit(BPF_STX | BPF_MEM | BPF_DW, kR0, kR1, 0, 0);
+    MovImm(kR0, 0);
+    Emit(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+    return code_;
+  }
+
+ private:
+  std::vector<struct bpf_insn> code_;
+  std::vector<size_t> jumps_;
+};
+
+// IPv4 (the socket sees the IPv4 header): the datapath's own header checks,
+// then the EoIP magic behind the header.
+std::vector<struct bpf_insn> CountingFilter4(int map_fd) {
+  FilterAsm a;
+  a.Mov(kR6, kR1);  // LD_ABS/LD_IND take the skb from r6
+  a.LoadSkbLen(kR9);
+  a.CountIfImm(BPF_JLT, kR9, 20, kDropBadIpHeader);
+  a.LoadAbs(BPF_B, 0);
+  a.Mov(kR7, kR0);
+  a.AluImm(BPF_AND, kR7, 0x0f);
+  a.AluImm(BPF_LSH, kR7, 2);  // r7 = header length
+  a.AluImm(BPF_RSH, kR0, 4);
+  a.CountIfImm(BPF_JNE, kR0, 4, kDropBadIpHeader);
+  a.CountIfImm(BPF_JLT, kR7, 20, kDropBadIpHeader);
+  a.LoadAbs(BPF_H, 2);  // total length
+  a.CountIfReg(BPF_JLT, kR0, kR7, kDropBadIpHeader);
+  a.CountIfReg(BPF_JGT, kR0, kR9, kDropBadIpHeader);
+  a.Mov(kR9, kR0);  // r9 = total length
+  a.LoadAbs(BPF_H, 6);
+  a.AluImm(BPF_AND, kR0, 0x3fff);  // more-fragments flag and offset
+  a.CountIfImm(BPF_JNE, kR0, 0, kDropFragment);
+  a.Mov(kR0, kR7);
+  a.AluImm(BPF_ADD, kR0, 4);
+  a.CountIfReg(BPF_JLT, kR9, kR0, kDropNotEoip);  // no room for the magic
+  a.LoadInd(BPF_W, kR7, 0);
+  a.CountIfImm(BPF_JNE, kR0, 0x20016400, kDropNotEoip);
+  a.Accept();
+  return a.Finish(map_fd);
+}
+
+// IPv6 (the socket sees the payload): at least the 2-byte header, version 3.
+std::vector<struct bpf_insn> CountingFilter6(int map_fd) {
+  FilterAsm a;
+  a.Mov(kR6, kR1);
+  a.LoadSkbLen(kR9);
+  a.CountIfImm(BPF_JLT, kR9, 2, kDropTruncated);
+  a.LoadAbs(BPF_B, 0);
+  a.AluImm(BPF_AND, kR0, 0x0f);
+  a.CountIfImm(BPF_JNE, kR0, 3, kDropNotEoip);
+  a.Accept();
+  return a.Finish(map_fd);
+}
+
+long Bpf(int cmd, union bpf_attr* attr) { return ::syscall(__NR_bpf, cmd, attr, sizeof(*attr)); }
+
+// Possible CPUs, as the kernel sizes per-CPU map values ("0-1", "0,2-3").
+unsigned PossibleCpus() {
+  FILE* f = ::fopen("/sys/devices/system/cpu/possible", "re");
+  if (f == nullptr) return 1;
+  unsigned count = 0;
+  unsigned lo = 0;
+  unsigned hi = 0;
+  char sep = 0;
+  while (::fscanf(f, "%u", &lo) == 1) {
+    hi = lo;
+    if (::fscanf(f, "%c", &sep) == 1 && sep == '-' && ::fscanf(f, "%u%c", &hi, &sep) < 1) break;
+    count += hi - lo + 1;
+    if (sep != ',') break;
+  }
+  ::fclose(f);
+  return count == 0 ? 1 : count;
+}
+
+// rawAttachCountingFilter(fd, family) -> counters fd. Replaces the socket's
+// filter (no unfiltered window: SO_ATTACH_BPF swaps it in one step).
+Napi::Value RawAttachCountingFilter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = ArgFd(info, 0);
+  uint32_t family = ArgUint32(info, 1, "family", 4, 6);
+  if (family != 4 && family != 6) throw ArgRangeError(env, "The \"family\" argument must be 4 or 6");
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.map_type = BPF_MAP_TYPE_PERCPU_ARRAY;
+  attr.key_size = sizeof(uint32_t);
+  attr.value_size = sizeof(uint64_t);
+  attr.max_entries = kFilterReasons;
+  int map = static_cast<int>(Bpf(BPF_MAP_CREATE, &attr));
+  if (map < 0) throw ErrnoError(env, errno, "bpf", "BPF_MAP_CREATE");
+  FdGuard map_fd(map);
+  std::vector<struct bpf_insn> code = family == 4 ? CountingFilter4(map) : CountingFilter6(map);
+  static const char kLicense[] = "GPL";
+  std::vector<char> log(16384);
+  memset(&attr, 0, sizeof(attr));
+  attr.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+  attr.insns = reinterpret_cast<uint64_t>(code.data());
+  attr.insn_cnt = static_cast<uint32_t>(code.size());
+  attr.license = reinterpret_cast<uint64_t>(kLicense);
+  attr.log_buf = reinterpret_cast<uint64_t>(log.data());
+  attr.log_size = static_cast<uint32_t>(log.size());
+  attr.log_level = 1;
+  int prog = static_cast<int>(Bpf(BPF_PROG_LOAD, &attr));
+  if (prog < 0) {
+    int err = errno;
+    log.back() = 0;
+    const std::string why = std::string(strerror(err)) + (log[0] != 0 ? std::string(": ") + log.data() : "");
+    throw ErrnoError(env, err, "bpf", "BPF_PROG_LOAD", why.c_str());
+  }
+  FdGuard prog_fd(prog);
+  if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_BPF, &prog, sizeof(prog)) < 0) {
+    throw ErrnoError(env, errno, "setsockopt", "SO_ATTACH_BPF");
+  }
+  return Napi::Number::New(env, map_fd.release());  // the socket holds the program
+}
+
+// rawFilterDrops(countersFd) -> [bad_ip_header, fragment, not_eoip, truncated], summed over CPUs.
+Napi::Value RawFilterDrops(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int map = ArgFd(info, 0);
+  static const unsigned cpus = PossibleCpus();
+  std::vector<uint64_t> values(cpus);
+  Napi::Array out = Napi::Array::New(env, kFilterReasons);
+  for (uint32_t key = 0; key < kFilterReasons; ++key) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.map_fd = static_cast<uint32_t>(map);
+    attr.key = reinterpret_cast<uint64_t>(&key);
+    attr.value = reinterpret_cast<uint64_t>(values.data());
+    if (Bpf(BPF_MAP_LOOKUP_ELEM, &attr) < 0) throw ErrnoError(env, errno, "bpf", "BPF_MAP_LOOKUP_ELEM");
+    double sum = 0;
+    for (uint64_t v : values) sum += static_cast<double>(v);
+    out.Set(key, Napi::Number::New(env, sum));
+  }
+  return out;
 }
 
 bool HasOption(const Napi::Object& opts, const char* key) {
@@ -262,6 +467,9 @@ Napi::Value PeerCred(const Napi::CallbackInfo& info) {
 void InitRawsock(Napi::Env env, Napi::Object exports) {
   exports.Set("rawOpen", Napi::Function::New(env, RawOpen, "rawOpen"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("rawAttachCountingFilter",
+              Napi::Function::New(env, RawAttachCountingFilter, "rawAttachCountingFilter"));
+  exports.Set("rawFilterDrops", Napi::Function::New(env, RawFilterDrops, "rawFilterDrops"));
   exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
 }
 

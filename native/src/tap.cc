@@ -25,11 +25,11 @@ int OpenTunDevice(Napi::Env env) {
 // TUNSETIFF with IFF_TAP | IFF_NO_PI: creates the tap, or attaches to an
 // existing (persistent, unattached) tap of that name. Returns the name the
 // kernel settled on (it fills in "tap%d" style templates).
-std::string AttachTap(Napi::Env env, int fd, const std::string& name) {
+std::string AttachTap(Napi::Env env, int fd, const std::string& name, bool vnet_hdr = false) {
   CheckIfName(env, name, "TUNSETIFF");
   struct ifreq ifr;
   memset(&ifr, 0, sizeof(ifr));
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0);
   memcpy(ifr.ifr_name, name.data(), name.size());
   if (::ioctl(fd, TUNSETIFF, &ifr) < 0) throw ErrnoError(env, errno, "TUNSETIFF", name);
   return std::string(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
@@ -40,14 +40,16 @@ void SetPersist(Napi::Env env, int fd, bool on, const std::string& subject) {
   if (::ioctl(fd, TUNSETPERSIST, value) < 0) throw ErrnoError(env, errno, "TUNSETPERSIST", subject);
 }
 
-// tapOpen(name, persist) -> { fd, name }
+// tapOpen(name, persist[, vnetHdr]) -> { fd, name }. With vnetHdr every
+// frame read or written carries a 10-byte virtio_net_hdr in front.
 Napi::Value TapOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name = ArgString(info, 0, "name");
   bool persist = ArgBool(info, 1, "persist");
+  bool vnet_hdr = info.Length() > 2 && !info[2].IsUndefined() && ArgBool(info, 2, "vnetHdr");
   CheckIfName(env, name, "TUNSETIFF");
   FdGuard fd(OpenTunDevice(env));
-  std::string actual = AttachTap(env, fd.get(), name);
+  std::string actual = AttachTap(env, fd.get(), name, vnet_hdr);
   if (persist) SetPersist(env, fd.get(), true, actual);
   Napi::Object result = Napi::Object::New(env);
   result.Set("fd", Napi::Number::New(env, fd.release()));
@@ -72,6 +74,17 @@ Napi::Value TapSetCarrier(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// tapSetOffload(fd, flags): TUNSETOFFLOAD with TUN_F_* bits (CSUM 1, TSO4 2,
+// TSO6 4, TSO_ECN 8, USO4 0x20, USO6 0x40). EINVAL for bits this kernel lacks.
+Napi::Value TapSetOffload(const Napi::CallbackInfo& info) {
+  int fd = ArgFd(info, 0);
+  uint32_t flags = ArgUint32(info, 1, "flags", 0, 0xff);
+  if (::ioctl(fd, TUNSETOFFLOAD, static_cast<unsigned long>(flags)) < 0) {
+    throw ErrnoError(info.Env(), errno, "TUNSETOFFLOAD", FdSubject(fd));
+  }
+  return info.Env().Undefined();
+}
+
 // tapDelete(name): attach to the persistent tap, clear persistence, close.
 // ENODEV when no interface has that name (TUNSETIFF would otherwise create a
 // fresh tap only to delete it again).
@@ -93,6 +106,7 @@ void InitTap(Napi::Env env, Napi::Object exports) {
   exports.Set("tapSetPersist", Napi::Function::New(env, TapSetPersist, "tapSetPersist"));
   exports.Set("tapSetCarrier", Napi::Function::New(env, TapSetCarrier, "tapSetCarrier"));
   exports.Set("tapDelete", Napi::Function::New(env, TapDelete, "tapDelete"));
+  exports.Set("tapSetOffload", Napi::Function::New(env, TapSetOffload, "tapSetOffload"));
 }
 
 }  // namespace greoip

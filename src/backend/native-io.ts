@@ -3,7 +3,16 @@
  * addon (src/native): persistent taps, raw sockets and batched transfers.
  */
 import type { Family } from '../eoip/config.ts';
-import { BatchIo, isNativeSystemError, link, raw, tap } from '../native/index.ts';
+import {
+  type BatchArea,
+  BatchIo,
+  batchArea,
+  isNativeSystemError,
+  link,
+  raw,
+  TunOffload,
+  tap,
+} from '../native/index.ts';
 import { IPPROTO_ETHERIP, IPPROTO_GRE } from '../wire/ipv4.ts';
 
 /** Socket buffers big enough to ride out a burst while JS is busy elsewhere. */
@@ -18,6 +27,16 @@ export interface BatchPort {
   /** 16 bytes per slot: destination address (IPv6 sockets, from IPV6_PKTINFO). */
   readonly rxDst: Uint8Array;
   readonly slotSize: number;
+  /**
+   * Packets the socket's filter dropped before they reached us, by datapath DropReason
+   * ([bad IP header, fragment, not EoIP, truncated]); null when the kernel would not load the
+   * counting filter (the plain one drops them uncounted).
+   */
+  filterDrops(): number[] | null;
+  /** Tap ports: frames read carry a virtio_net_hdr (VNET_HDR_LENGTH bytes) in front. */
+  readonly vnetHdr: boolean;
+  /** Tap ports: the offloads the kernel took ('tso+uso', 'tso', 'csum', 'off'). */
+  readonly offload: string;
   start(): void;
   stop(): void;
   close(): void;
@@ -32,8 +51,19 @@ export interface RawOptions {
 
 export interface NativeIo {
   linkExists(name: string): boolean;
-  /** Creates (or attaches to) a persistent tap. */
-  openTap(name: string, slots: number, slotSize: number, onBatch: (count: number) => void): BatchPort;
+  /**
+   * Creates (or attaches to) a persistent tap. `onGone` is called once, with the errno, if the
+   * device is deleted under us: the port has stopped polling and only close() is left to do.
+   */
+  openTap(
+    name: string,
+    slots: number,
+    slotSize: number,
+    onBatch: (count: number) => void,
+    onGone: (errno: number) => void,
+    /** Open with IFF_VNET_HDR and ask for checksum, TSO and USO offloads (probed, falling back). */
+    offload: boolean,
+  ): BatchPort;
   /** Closes the port and removes the tap device. */
   deleteTap(name: string, port: BatchPort): void;
   setMtu(name: string, mtu: number): void;
@@ -66,11 +96,16 @@ class Port implements BatchPort {
   readonly rxSrc: Uint8Array;
   readonly rxDst: Uint8Array;
   readonly one = { offsets: new Uint32Array(1), lengths: new Uint32Array(1), dsts: new Uint8Array(16) };
+  private countersClosed = false;
+  vnetHdr = false;
+  offload = 'off';
 
   constructor(
     readonly fd: number,
     readonly io: BatchIo,
     readonly slotSize: number,
+    /** The counting filter's counters, or -1. */
+    readonly countersFd = -1,
   ) {
     this.rxBuffer = io.rxBuffer;
     this.rxLengths = io.rxLengths;
@@ -78,6 +113,9 @@ class Port implements BatchPort {
     this.rxDst = io.rxDst;
   }
 
+  filterDrops(): number[] | null {
+    return this.countersFd < 0 ? null : raw.filterDrops(this.countersFd);
+  }
   start(): void {
     this.io.start();
   }
@@ -86,6 +124,10 @@ class Port implements BatchPort {
   }
   close(): void {
     this.io.close();
+    if (this.countersFd >= 0 && !this.countersClosed) {
+      raw.close(this.countersFd);
+      this.countersClosed = true;
+    }
   }
 }
 
@@ -110,13 +152,55 @@ function sendBatch(
   }
 }
 
-export function nativeIo(): NativeIo {
+/**
+ * The most the kernel takes of checksum + TSO + USO (USO needs Linux 6.2), else checksum + TSO,
+ * else checksum only, else none (frames still carry the header, with nothing to do in it).
+ */
+function probeOffloads(fd: number): string {
+  const { CSUM, TSO4, TSO6, USO4, USO6 } = TunOffload;
+  const tries: [number, string][] = [
+    [CSUM | TSO4 | TSO6 | USO4 | USO6, 'tso+uso'],
+    [CSUM | TSO4 | TSO6, 'tso'],
+    [CSUM, 'csum'],
+  ];
+  for (const [flags, mode] of tries) {
+    try {
+      tap.setOffload(fd, flags);
+      return mode;
+    } catch (err) {
+      if (!isNativeSystemError(err)) throw err;
+    }
+  }
+  return 'off';
+}
+
+/** The counting filter if the kernel takes it, else the plain one stays (see filterDrops). */
+function countingFilter(fd: number, family: Family, onRefused: (reason: string) => void): number {
+  try {
+    return raw.attachCountingFilter(fd, family);
+  } catch (err) {
+    onRefused((err as Error).message);
+    return -1;
+  }
+}
+
+export function nativeIo(onFilterRefused: (reason: string) => void = () => {}): NativeIo {
+  let tapArea: { area: BatchArea; slots: number; slotSize: number } | null = null;
   return {
     linkExists: (name) => link.exists(name),
-    openTap(name, slots, slotSize, onBatch) {
-      const handle = tap.open(name, true);
+    openTap(name, slots, slotSize, onBatch, onGone, offload) {
+      const handle = tap.open(name, true, offload);
       try {
-        return new Port(handle.fd, new BatchIo(handle.fd, 'tap', slots, slotSize, onBatch), slotSize);
+        const mode = offload ? probeOffloads(handle.fd) : 'off';
+        // All taps receive into one area: a tunnel costs no receive memory of its own.
+        if (!tapArea || tapArea.slots < slots || tapArea.slotSize !== slotSize)
+          tapArea = { area: batchArea(slots, slotSize), slots, slotSize };
+        const kind = offload ? 'tap-vnet' : 'tap';
+        const io = new BatchIo(handle.fd, kind, slots, slotSize, onBatch, onGone, tapArea.area);
+        const port = new Port(handle.fd, io, slotSize);
+        port.vnetHdr = offload;
+        port.offload = mode;
+        return port;
       } catch (err) {
         raw.close(handle.fd);
         throw err;
@@ -143,14 +227,17 @@ export function nativeIo(): NativeIo {
         recvBufferSize: SOCKET_BUFFER_BYTES,
         sendBufferSize: SOCKET_BUFFER_BYTES,
       });
+      const counters = countingFilter(fd, family, onFilterRefused);
       try {
         return new Port(
           fd,
           new BatchIo(fd, family === 4 ? 'ip4' : 'ip6', slots, slotSize, onBatch),
           slotSize,
+          counters,
         );
       } catch (err) {
         raw.close(fd);
+        if (counters >= 0) raw.close(counters);
         throw err;
       }
     },

@@ -46,6 +46,13 @@ export interface TunnelStatus {
   /** Milliseconds since the last keepalive was received, or null if never. */
   lastKeepaliveAgoMs: number | null;
   counters: TunnelCounters;
+  /**
+   * `vanished`: the tunnel's interface was deleted under the daemon (`ip link del`); the
+   * tunnel waits for an interface of its name to come back and takes it up again.
+   */
+  interface?: 'present' | 'vanished';
+  /** Userland: the tap offloads in use ('tso+uso', 'tso', 'csum', 'off'). */
+  offload?: string;
   fastPath?: FastPathCounters;
 }
 

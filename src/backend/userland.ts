@@ -3,6 +3,7 @@
  * all tunnels of a family and underlay binding, batched I/O through the
  * native addon, and the datapath and keepalive machine of src/eoip.
  */
+import { constants } from 'node:os';
 import type { Family, KeepaliveConfig, TunnelConfig } from '../eoip/config.ts';
 import {
   createRxResult,
@@ -14,7 +15,19 @@ import {
   receive6,
 } from '../eoip/datapath.ts';
 import { KeepaliveMachine, type LinkState } from '../eoip/keepalive.ts';
+import {
+  completeChecksum,
+  createVnetHeader,
+  decodeVnetHeader,
+  GsoType,
+  type Segments,
+  segment,
+  VNET_HDR_LENGTH,
+  VnetFlags,
+} from '../eoip/offload.ts';
 import { remoteKey, TunnelTable } from '../eoip/table.ts';
+import * as eoip from '../wire/eoip.ts';
+import * as eoipv6 from '../wire/eoipv6.ts';
 import { parseAddress as parse4 } from '../wire/ipv4.ts';
 import { parseAddress as parse6 } from '../wire/ipv6.ts';
 import { type BatchPort, type NativeIo, nativeIo } from './native-io.ts';
@@ -31,13 +44,26 @@ import {
 const SOCKET_SLOTS = 64;
 const SOCKET_SLOT_SIZE = 65536;
 const TAP_SLOTS = 32;
-const TAP_SLOT_SIZE = 65536;
+/** A 64 KB TSO superframe (65535 bytes of IP + Ethernet) behind its virtio-net header. */
+const TAP_SLOT_SIZE = 65536 + 64;
+/** Messages per sendmmsg towards the wire (a batch of superframes is hundreds of segments). */
+const TX_MESSAGES = 1024;
+const TX_BYTES = 2 << 20;
 const ADDRESS_BYTES = 16;
+/** How often a tunnel whose tap was deleted looks for an interface of its name again. */
+const REATTACH_INTERVAL_MS = 1000;
 
 export interface UserlandOptions {
   /** Monotonic clock in milliseconds (injected for tests). */
   now?: () => number;
   io?: NativeIo;
+  /** Events an operator should see (a tap deleted under us, and its return). */
+  log?: (line: string) => void;
+  /**
+   * Tap offloads (IFF_VNET_HDR with checksum, TSO and USO, probed): TSO superframes from the
+   * tap are segmented here. Default on; off opens plain taps (GREOIP_TAP_OFFLOAD=off in the daemon).
+   */
+  tapOffload?: boolean;
   /** Called once per keepalive state change (never per packet): the daemon logs it. */
   onStateChange?: (change: TunnelStateChange) => void;
 }
@@ -53,6 +79,11 @@ interface UserTunnel extends DatapathTunnel {
   timer: NodeJS.Timeout | null;
   /** Destination slot (16 bytes) pre-filled with the remote address for sends. */
   dst: Uint8Array;
+  /** The tap was deleted under us: `tap` is closed and `watch` looks for the name to return. */
+  vanished: boolean;
+  watch: NodeJS.Timeout | null;
+  /** The last reason a returned interface could not be taken, logged once. */
+  reattachError: string | null;
 }
 
 /**
@@ -76,6 +107,11 @@ export class UserlandBackend implements TunnelBackend {
   readonly name = 'userland' as const;
   private readonly io: NativeIo;
   private readonly now: () => number;
+  private readonly log: (line: string) => void;
+  private readonly tapOffload: boolean;
+  private readonly vnet = createVnetHeader();
+  /** Segments of the current batch, in the sending group's tx arrays. */
+  private readonly segs: Segments = { offsets: new Uint32Array(0), lengths: new Uint32Array(0), count: 0 };
   private readonly onStateChange: (change: TunnelStateChange) => void;
   private readonly tunnels = new Map<string, UserTunnel>();
   private readonly table = new TunnelTable<UserTunnel>();
@@ -86,12 +122,30 @@ export class UserlandBackend implements TunnelBackend {
    */
   private readonly counting = new Map<Family, SocketGroup>();
   private readonly drops = new Float64Array(DROP_REASON_NAMES.length);
+  /**
+   * Drops by the sockets' filters (in the kernel, before recvmmsg), counted from the counting
+   * socket of each family: what earlier counting sockets saw, and the current one's counts
+   * when it took over (its filter had counted the same packets as its predecessor's).
+   */
+  private readonly filterPast = new Map<Family, Float64Array>();
+  private readonly filterSince = new Map<Family, number[]>();
   private readonly rx = createRxResult<UserTunnel>();
   private closed = false;
 
   constructor(options: UserlandOptions = {}) {
-    this.io = options.io ?? nativeIo();
     this.now = options.now ?? (() => performance.now());
+    this.log = options.log ?? (() => {});
+    this.tapOffload = options.tapOffload ?? true;
+    let refusalLogged = false;
+    this.io =
+      options.io ??
+      nativeIo((reason) => {
+        if (refusalLogged) return;
+        refusalLogged = true;
+        this.log(
+          `packets the socket filter drops are not counted (the kernel refused the counting filter: ${reason})`,
+        );
+      });
     this.onStateChange = options.onStateChange ?? (() => undefined);
   }
 
@@ -125,9 +179,7 @@ export class UserlandBackend implements TunnelBackend {
 
   private openTunnel(config: TunnelConfig, group: SocketGroup, undo: (() => void)[]): UserTunnel {
     const existed = this.io.linkExists(config.name);
-    const tap = this.io.openTap(config.name, TAP_SLOTS, TAP_SLOT_SIZE, (count) =>
-      this.onTapBatch(tunnel, count),
-    );
+    const tap = this.openTapOf(config.name, () => tunnel);
     undo.push(() => (existed ? tap.close() : this.io.deleteTap(config.name, tap)));
     this.io.setMtu(config.name, config.mtu);
     this.io.setUp(config.name, true);
@@ -146,9 +198,24 @@ export class UserlandBackend implements TunnelBackend {
       counters: zeroCounters(),
       timer: null,
       dst: destinationSlot(config.family, key),
+      vanished: false,
+      watch: null,
+      reattachError: null,
     };
     this.io.setCarrier(tap, true);
     return tunnel;
+  }
+
+  /** The tunnel is looked up late: the tap is opened before the tunnel object exists. */
+  private openTapOf(name: string, tunnel: () => UserTunnel): BatchPort {
+    return this.io.openTap(
+      name,
+      TAP_SLOTS,
+      TAP_SLOT_SIZE,
+      (count) => this.onTapBatch(tunnel(), count),
+      (errno) => this.onTapGone(tunnel(), errno),
+      this.tapOffload,
+    );
   }
 
   async change(name: string, next: TunnelConfig): Promise<TunnelStatus> {
@@ -188,7 +255,7 @@ export class UserlandBackend implements TunnelBackend {
     tunnel.config = next;
     if (!sameKeepalive(old.keepalive, next.keepalive)) {
       const carrier = tunnel.keepalive.reconfigure(next.keepalive, this.now());
-      if (carrier !== null) this.io.setCarrier(tunnel.tap, carrier);
+      if (carrier !== null) this.setCarrier(tunnel, carrier);
       this.reportState(tunnel, 'config');
     }
     this.schedule(tunnel);
@@ -200,12 +267,16 @@ export class UserlandBackend implements TunnelBackend {
     const tunnel = this.tunnels.get(name);
     if (!tunnel) throw new BackendError(`no tunnel named ${name}`, 'name');
     this.stopTunnel(tunnel);
-    this.io.deleteTap(name, tunnel.tap);
+    // A vanished tap is gone already; an interface now bearing its name is not ours to delete.
+    if (tunnel.vanished) tunnel.tap.close();
+    else this.io.deleteTap(name, tunnel.tap);
   }
 
   private stopTunnel(tunnel: UserTunnel): void {
     if (tunnel.timer) clearTimeout(tunnel.timer);
     tunnel.timer = null;
+    if (tunnel.watch) clearTimeout(tunnel.watch);
+    tunnel.watch = null;
     tunnel.tap.stop();
     this.table.remove(tunnel);
     this.tunnels.delete(tunnel.config.name);
@@ -224,15 +295,40 @@ export class UserlandBackend implements TunnelBackend {
   }
 
   unmatchedDrops(): Record<string, number> {
-    return Object.fromEntries(DROP_REASON_NAMES.map((name, i) => [name, this.drops[i]!]));
+    const total = Float64Array.from(this.drops);
+    for (const past of this.filterPast.values()) for (let i = 0; i < past.length; i++) total[i]! += past[i]!;
+    for (const [family, group] of this.counting) {
+      const now = group.port.filterDrops();
+      const since = this.filterSince.get(family);
+      if (now && since) for (let i = 0; i < now.length; i++) total[i]! += now[i]! - since[i]!;
+    }
+    return Object.fromEntries(DROP_REASON_NAMES.map((name, i) => [name, total[i]!]));
+  }
+
+  /** `group` counts the unmatched packets of its family from now on. */
+  private countWith(family: Family, group: SocketGroup | undefined): void {
+    const previous = this.counting.get(family);
+    const since = this.filterSince.get(family);
+    const final = previous?.port.filterDrops();
+    if (final && since) {
+      const past = this.filterPast.get(family) ?? new Float64Array(DROP_REASON_NAMES.length);
+      for (let i = 0; i < final.length; i++) past[i]! += final[i]! - since[i]!;
+      this.filterPast.set(family, past);
+    }
+    this.filterSince.delete(family);
+    this.counting.delete(family);
+    if (!group) return;
+    this.counting.set(family, group);
+    const start = group.port.filterDrops();
+    if (start) this.filterSince.set(family, start);
   }
 
   async close(options: { keepInterfaces: boolean }): Promise<void> {
     if (this.closed) return;
     for (const tunnel of [...this.tunnels.values()]) {
       this.stopTunnel(tunnel);
-      if (options.keepInterfaces) {
-        this.io.setCarrier(tunnel.tap, false);
+      if (options.keepInterfaces || tunnel.vanished) {
+        this.setCarrier(tunnel, false);
         tunnel.tap.close();
       } else {
         this.io.deleteTap(tunnel.config.name, tunnel.tap);
@@ -250,6 +346,8 @@ export class UserlandBackend implements TunnelBackend {
       carrier: t.keepalive.carrier,
       lastKeepaliveAgoMs: last === null ? null : Math.max(0, Math.round(this.now() - last)),
       counters: { ...t.counters },
+      interface: t.vanished ? 'vanished' : 'present',
+      offload: t.vanished ? 'off' : t.tap.offload,
     };
   }
 
@@ -277,33 +375,32 @@ export class UserlandBackend implements TunnelBackend {
         (count) => this.onSocketBatch(group, count),
       ),
       users: 1,
-      tx: Buffer.alloc(TAP_SLOTS * TAP_SLOT_SIZE),
-      txOffsets: new Uint32Array(TAP_SLOTS),
-      txLengths: new Uint32Array(TAP_SLOTS),
-      txDsts: new Uint8Array(TAP_SLOTS * ADDRESS_BYTES),
+      tx: Buffer.alloc(TX_BYTES),
+      txOffsets: new Uint32Array(TX_MESSAGES),
+      txLengths: new Uint32Array(TX_MESSAGES),
+      txDsts: new Uint8Array(TX_MESSAGES * ADDRESS_BYTES),
     };
-    for (let i = 0; i < TAP_SLOTS; i++) group.txOffsets[i] = i * TAP_SLOT_SIZE;
     this.groups.set(key, group);
-    if (!this.counting.has(group.family)) this.counting.set(group.family, group);
+    if (!this.counting.has(group.family)) this.countWith(group.family, group);
     group.port.start();
     return group;
   }
 
   private releaseGroup(group: SocketGroup): void {
     if (--group.users > 0) return;
-    group.port.close();
     this.groups.delete(group.key);
     if (this.counting.get(group.family) === group) {
-      this.counting.delete(group.family);
       const next = [...this.groups.values()].find((g) => g.family === group.family);
-      if (next) this.counting.set(group.family, next);
+      this.countWith(group.family, next);
     }
+    group.port.close();
   }
 
   private sendKeepalive(tunnel: UserTunnel): void {
     const g = tunnel.group;
     const encapsulate = tunnel.family === 4 ? encapsulate4 : encapsulate6;
-    g.txLengths[0] = encapsulate(tunnel.tunnelId, g.tx, 0, 0, g.tx, g.txOffsets[0]!);
+    g.txOffsets[0] = 0;
+    g.txLengths[0] = encapsulate(tunnel.tunnelId, g.tx, 0, 0, g.tx, 0);
     g.txDsts.set(tunnel.dst, 0);
     if (this.io.send(g.port, g.tx, g.txOffsets, g.txLengths, g.txDsts, 1) === 1)
       tunnel.counters.txKeepalives++;
@@ -349,7 +446,7 @@ export class UserlandBackend implements TunnelBackend {
   }
 
   private deliver(tunnel: UserTunnel, buf: Buffer, off: number, len: number): void {
-    const written = this.io.writeFrame(tunnel.tap, buf, off, len);
+    const written = !tunnel.vanished && this.io.writeFrame(tunnel.tap, buf, off, len);
     if (written) {
       tunnel.counters.rxPackets++;
       tunnel.counters.rxBytes += len;
@@ -361,29 +458,86 @@ export class UserlandBackend implements TunnelBackend {
   private onKeepalive(tunnel: UserTunnel): void {
     tunnel.counters.rxKeepalives++;
     const carrier = tunnel.keepalive.received(this.now());
-    if (carrier !== null) this.io.setCarrier(tunnel.tap, carrier);
+    if (carrier !== null) this.setCarrier(tunnel, carrier);
     if (tunnel.keepalive.state !== tunnel.reportedState) this.reportState(tunnel, 'keepalive');
     this.schedule(tunnel);
   }
 
+  /**
+   * Frames from the tap to the wire, one sendmmsg per batch (or per full tx area). With tap
+   * offloads a frame may be a TSO/USO superframe, segmented here into frames of the tunnel MTU,
+   * or a frame whose L4 checksum the kernel left to us (NEEDS_CSUM).
+   */
   private onTapBatch(tunnel: UserTunnel, count: number): void {
     const tap = tunnel.tap;
     const g = tunnel.group;
-    const encapsulate = tunnel.family === 4 ? encapsulate4 : encapsulate6;
+    const v4 = tunnel.family === 4;
+    const encapsulate = v4 ? encapsulate4 : encapsulate6;
+    const headroom = v4 ? eoip.EOIP_HEADER_LENGTH : eoipv6.EOIPV6_HEADER_LENGTH;
+    const vh = this.vnet;
+    const segs = this.segs;
+    const buf = tap.rxBuffer;
     let n = 0;
+    let used = 0;
     for (let i = 0; i < count; i++) {
-      const len = tap.rxLengths[i]!;
-      g.txLengths[n] = encapsulate(
-        tunnel.tunnelId,
-        tap.rxBuffer,
-        i * tap.slotSize,
-        len,
-        g.tx,
-        g.txOffsets[n]!,
-      );
+      let off = i * tap.slotSize;
+      let len = tap.rxLengths[i]!;
+      if (tap.vnetHdr) {
+        if (len < VNET_HDR_LENGTH) continue;
+        decodeVnetHeader(buf, off, vh);
+        off += VNET_HDR_LENGTH;
+        len -= VNET_HDR_LENGTH;
+        if (vh.gsoType !== GsoType.NONE) {
+          // Room for a full superframe's segments, else send what is queued first.
+          const slot = (headroom + vh.csumStart + 60 + vh.gsoSize + 7) & ~7;
+          const most = Math.ceil(len / Math.max(1, vh.gsoSize)) + 1;
+          if (n + most > TX_MESSAGES || used + most * slot > TX_BYTES) {
+            this.sendQueued(tunnel, n);
+            n = 0;
+            used = 0;
+          }
+          for (let k = 0; k < most && n + k < TX_MESSAGES; k++) g.txOffsets[n + k] = used + k * slot;
+          segs.offsets = g.txOffsets;
+          segs.lengths = g.txLengths;
+          segs.count = n;
+          const made = segment(buf, off, len, vh, g.tx, segs, headroom, slot);
+          if (made < 0) {
+            tunnel.counters.txErrors++;
+            continue;
+          }
+          for (let k = n; k < n + made; k++) {
+            const at = g.txOffsets[k]!;
+            const frameLength = g.txLengths[k]! - headroom;
+            if (v4) eoip.writeHeader(g.tx, at, frameLength, tunnel.tunnelId);
+            else eoipv6.writeHeader(g.tx, at, tunnel.tunnelId);
+            g.txDsts.set(tunnel.dst, k * ADDRESS_BYTES);
+          }
+          n += made;
+          used += made * slot;
+          continue;
+        }
+        if ((vh.flags & VnetFlags.NEEDS_CSUM) !== 0 && !completeChecksum(buf, off, len, vh)) {
+          tunnel.counters.txErrors++;
+          continue;
+        }
+      }
+      if (n === TX_MESSAGES || used + headroom + len > TX_BYTES) {
+        this.sendQueued(tunnel, n);
+        n = 0;
+        used = 0;
+      }
+      g.txOffsets[n] = used;
+      g.txLengths[n] = encapsulate(tunnel.tunnelId, buf, off, len, g.tx, used);
       g.txDsts.set(tunnel.dst, n * ADDRESS_BYTES);
+      used += (g.txLengths[n]! + 7) & ~7;
       n++;
     }
+    this.sendQueued(tunnel, n);
+  }
+
+  private sendQueued(tunnel: UserTunnel, n: number): void {
+    if (n === 0) return;
+    const g = tunnel.group;
     const sent = this.io.send(g.port, g.tx, g.txOffsets, g.txLengths, g.txDsts, n);
     for (let i = 0; i < sent; i++) tunnel.counters.txBytes += g.txLengths[i]!;
     tunnel.counters.txPackets += sent;
@@ -407,9 +561,68 @@ export class UserlandBackend implements TunnelBackend {
     if (this.tunnels.get(tunnel.config.name) !== tunnel) return;
     const step = tunnel.keepalive.tick(this.now());
     if (step.send) this.sendKeepalive(tunnel);
-    if (step.carrier !== null) this.io.setCarrier(tunnel.tap, step.carrier);
+    if (step.carrier !== null) this.setCarrier(tunnel, step.carrier);
     if (tunnel.keepalive.state !== tunnel.reportedState) this.reportState(tunnel, 'timeout');
     this.schedule(tunnel);
+  }
+
+  // --- a tap deleted under us ------------------------------------------------------------
+
+  /** Carrier follows the keepalive machine; a vanished tap takes it again when it returns. */
+  private setCarrier(tunnel: UserTunnel, on: boolean): void {
+    if (!tunnel.vanished) this.io.setCarrier(tunnel.tap, on);
+  }
+
+  private onTapGone(tunnel: UserTunnel, errno: number): void {
+    if (this.tunnels.get(tunnel.config.name) !== tunnel || tunnel.vanished) return;
+    tunnel.vanished = true;
+    tunnel.reattachError = null;
+    tunnel.tap.close();
+    const name = tunnel.config.name;
+    this.log(
+      `tunnel ${name}: its interface was deleted (${errnoName(errno)}); ` +
+        `waiting for an interface named ${name} to take up again`,
+    );
+    this.watchForTap(tunnel);
+  }
+
+  private watchForTap(tunnel: UserTunnel): void {
+    tunnel.watch = setTimeout(() => this.reattach(tunnel), REATTACH_INTERVAL_MS);
+    tunnel.watch.unref();
+  }
+
+  /** Takes a re-created tap of the tunnel's name (`ip tuntap add NAME mode tap`) as its own. */
+  private reattach(tunnel: UserTunnel): void {
+    tunnel.watch = null;
+    const name = tunnel.config.name;
+    if (this.tunnels.get(name) !== tunnel || !tunnel.vanished) return;
+    if (!this.io.linkExists(name)) {
+      this.watchForTap(tunnel);
+      return;
+    }
+    let tap: BatchPort | null = null;
+    try {
+      tap = this.openTapOf(name, () => tunnel);
+      this.io.setMtu(name, tunnel.config.mtu);
+      this.io.setUp(name, true);
+      this.io.setCarrier(tap, tunnel.keepalive.carrier);
+    } catch (err) {
+      tap?.close();
+      const reason = (err as Error).message;
+      if (reason !== tunnel.reattachError) {
+        this.log(
+          `tunnel ${name}: an interface of that name exists but cannot be its tap (${reason}); still waiting`,
+        );
+        tunnel.reattachError = reason;
+      }
+      this.watchForTap(tunnel);
+      return;
+    }
+    tunnel.tap = tap;
+    tunnel.vanished = false;
+    tunnel.reattachError = null;
+    tap.start();
+    this.log(`tunnel ${name}: interface ${name} is back, the tunnel runs on it again`);
   }
 
   private reportState(tunnel: UserTunnel, cause: TunnelStateChange['cause']): void {
@@ -426,6 +639,11 @@ export class UserlandBackend implements TunnelBackend {
       cause,
     });
   }
+}
+
+function errnoName(errno: number): string {
+  const entry = Object.entries(constants.errno).find(([, value]) => value === errno);
+  return entry ? entry[0] : `errno ${errno}`;
 }
 
 function keyOf(config: TunnelConfig): { remote4: number; remote6: Uint8Array } {

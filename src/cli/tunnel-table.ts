@@ -35,14 +35,19 @@ function row(t: TunnelStatus): string[] {
     c.remote,
     String(c.mtu),
     c.keepalive ? `${c.keepalive.interval},${c.keepalive.retries}` : 'none',
-    t.carrier ? t.state : `${t.state} (no carrier)`,
+    t.interface === 'vanished'
+      ? 'interface deleted (waiting for it)'
+      : t.carrier
+        ? t.state
+        : `${t.state} (no carrier)`,
     ago(t.lastKeepaliveAgoMs),
     String(k.rxPackets),
     String(k.txPackets),
     String(k.rxKeepalives),
     String(k.txKeepalives),
     String(k.rxErrors + k.txErrors),
-    t.mode ? `${t.backend}/${t.mode}` : t.backend,
+    (t.mode ? `${t.backend}/${t.mode}` : t.backend) +
+      (t.offload && t.offload !== 'off' ? ` (${t.offload})` : ''),
   ];
 }
 

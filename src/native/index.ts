@@ -66,7 +66,8 @@ export interface PeerCredentials {
 }
 
 /** 'ip4' and 'ip6' use recvmmsg/sendmmsg on a raw socket; 'tap' uses read()/write() on a tap fd. */
-export type BatchKind = 'ip4' | 'ip6' | 'tap';
+/** `tap-vnet`: a tap opened with vnetHdr; sends put a zero virtio_net_hdr before each frame. */
+export type BatchKind = 'ip4' | 'ip6' | 'tap' | 'tap-vnet';
 
 export interface BatchStats {
   /** onBatch calls. */
@@ -87,6 +88,32 @@ export interface BatchStats {
 
 /** The batch callback: `count` messages are in slots 0..count-1 of the receive area until it returns. */
 export type OnBatch = (count: number) => void;
+/** A receive area: slots of slotSize bytes, and per slot a length and two 16-byte addresses. */
+export interface BatchArea {
+  readonly rxBuffer: Buffer;
+  readonly rxLengths: Uint32Array;
+  readonly rxSrc: Uint8Array;
+  readonly rxDst: Uint8Array;
+}
+
+/**
+ * A receive area several BatchIo can share (taps: one process reads one batch at a time and
+ * consumes it in onBatch). Pages are mapped on first use, so an idle area costs no memory.
+ */
+export function batchArea(slots: number, slotSize: number): BatchArea {
+  return loadNative().batchArea(slots, slotSize);
+}
+
+/**
+ * For a long-running daemon: a fixed glibc mmap threshold and one malloc arena, so memory freed
+ * after a reload of many tunnels goes back to the system instead of staying fragmented.
+ */
+export function mallocTuneForDaemon(): void {
+  loadNative().mallocTuneForDaemon();
+}
+
+/** The fd failed for good (a tap whose device was deleted): polling has stopped. Gets the errno. */
+export type OnError = (errno: number) => void;
 
 interface NativeBatchIo {
   readonly rxBuffer: Buffer;
@@ -101,7 +128,8 @@ interface NativeBatchIo {
 }
 
 interface NativeAddon {
-  tapOpen(name: string, persist: boolean): TapHandle;
+  tapOpen(name: string, persist: boolean, vnetHdr?: boolean): TapHandle;
+  tapSetOffload(fd: number, flags: number): void;
   tapSetPersist(fd: number, on: boolean): void;
   tapSetCarrier(fd: number, on: boolean): void;
   tapDelete(name: string): void;
@@ -110,6 +138,8 @@ interface NativeAddon {
   linkGetIndex(name: string): number;
   linkExists(name: string): boolean;
   rawOpen(family: RawFamily, protocol: number, opts: RawOptions): number;
+  rawAttachCountingFilter(fd: number, family: RawFamily): number;
+  rawFilterDrops(countersFd: number): number[];
   close(fd: number): void;
   peerCred(fd: number): PeerCredentials;
   netnsCookie(): bigint;
@@ -123,7 +153,11 @@ interface NativeAddon {
     slots: number,
     slotSize: number,
     onBatch: OnBatch,
+    onError?: OnError,
+    area?: BatchArea,
   ) => NativeBatchIo;
+  batchArea(slots: number, slotSize: number): BatchArea;
+  mallocTuneForDaemon(): void;
 }
 
 let addon: NativeAddon | undefined;
@@ -164,10 +198,24 @@ export function loadNative(): NativeAddon {
 }
 
 /** Tap devices through /dev/net/tun (IFF_TAP | IFF_NO_PI; fds are O_NONBLOCK | O_CLOEXEC). */
+/** TUNSETOFFLOAD bits (linux/if_tun.h). */
+export const TunOffload = {
+  CSUM: 0x01,
+  TSO4: 0x02,
+  TSO6: 0x04,
+  TSO_ECN: 0x08,
+  USO4: 0x20,
+  USO6: 0x40,
+} as const;
+
 export const tap = {
   /** Creates the tap, or attaches to the existing persistent tap of that name; `persist` sets TUNSETPERSIST. */
-  open(name: string, persist = false): TapHandle {
-    return loadNative().tapOpen(name, persist);
+  open(name: string, persist = false, vnetHdr = false): TapHandle {
+    return loadNative().tapOpen(name, persist, vnetHdr);
+  },
+  /** TUNSETOFFLOAD with TUN_F_* bits (see TunOffload); throws EINVAL for bits the kernel lacks. */
+  setOffload(fd: number, flags: number): void {
+    loadNative().tapSetOffload(fd, flags);
   },
   setPersist(fd: number, on: boolean): void {
     loadNative().tapSetPersist(fd, on);
@@ -189,6 +237,18 @@ export const raw = {
   },
   close(fd: number): void {
     loadNative().close(fd);
+  },
+  /**
+   * Replaces the socket's filter with the eBPF twin of `eoipFilter`, which counts what it drops
+   * (needs CAP_BPF or CAP_SYS_ADMIN). Returns the counters' fd, for filterDrops; close it with the
+   * socket.
+   */
+  attachCountingFilter(fd: number, family: RawFamily): number {
+    return loadNative().rawAttachCountingFilter(fd, family);
+  },
+  /** What the counting filter dropped: [bad IP header, fragment, not EoIP, truncated]. */
+  filterDrops(countersFd: number): number[] {
+    return loadNative().rawFilterDrops(countersFd);
   },
 };
 
@@ -270,8 +330,17 @@ export class BatchIo {
   readonly rxDst: Uint8Array;
   readonly #native: NativeBatchIo;
 
-  constructor(fd: number, kind: BatchKind, slots: number, slotSize: number, onBatch: OnBatch) {
-    this.#native = new (loadNative().BatchIo)(fd, kind, slots, slotSize, onBatch);
+  constructor(
+    fd: number,
+    kind: BatchKind,
+    slots: number,
+    slotSize: number,
+    onBatch: OnBatch,
+    onError?: OnError,
+    /** Receive into this shared area (see batchArea) instead of one of its own. */
+    area?: BatchArea,
+  ) {
+    this.#native = new (loadNative().BatchIo)(fd, kind, slots, slotSize, onBatch, onError, area);
     this.rxBuffer = this.#native.rxBuffer;
     this.rxLengths = this.#native.rxLengths;
     this.rxSrc = this.#native.rxSrc;
@@ -288,7 +357,10 @@ export class BatchIo {
     this.#native.stop();
   }
 
-  /** Stops polling and closes the fd; idempotent. Later send()/start() throw EBADF. */
+  /**
+   * Stops polling and closes the fd; idempotent. Later send()/start() throw EBADF. The receive
+   * area's pages are returned at once (rxBuffer reads as zeros) and the callbacks are released.
+   */
   close(): void {
     this.#native.close();
   }

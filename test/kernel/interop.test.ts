@@ -158,7 +158,9 @@ async function interop(kernel: Kernel): Promise<Interop> {
       }[]
     )[0]!.flags.includes('NO-CARRIER');
 
+  /** Resolves with the time of the spawn, once the daemon says it started. */
   const startDaemon = async (): Promise<number> => {
+    const spawnedAt = Date.now();
     const d = spawn(IP, ['netns', 'exec', NS, process.execPath, GREOIP, 'daemon'], {
       env,
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -172,7 +174,7 @@ async function interop(kernel: Kernel): Promise<Interop> {
     });
     for (let i = 0; i < 200; i++) {
       if (d.exitCode !== null) throw new Error(`daemon exited: ${log}`);
-      if (log.includes('started')) return Date.now();
+      if (log.includes('started')) return spawnedAt;
       await sleep(50);
     }
     throw new Error(`daemon did not start: ${log}`);

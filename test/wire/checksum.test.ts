@@ -1,5 +1,6 @@
 import test from 'ava';
-import { finishChecksum, internetChecksum, sumWords } from '../../src/wire/checksum.ts';
+import fc from 'fast-check';
+import { finishChecksum, internetChecksum, sumWords, sumWordsWide } from '../../src/wire/checksum.ts';
 import { hex } from '../helpers.ts';
 
 test('RFC 1071 example bytes sum to the documented value', (t) => {
@@ -27,4 +28,31 @@ test('sums fold correctly over long all-ones input', (t) => {
 
 test('empty input has checksum 0xffff', (t) => {
   t.is(internetChecksum(new Uint8Array(0)), 0xffff);
+});
+
+test('sumWordsWide equals sumWords at every alignment, length and starting sum (random bytes)', (t) => {
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 3000 }),
+        fc.nat(7),
+        fc.nat(3000),
+        fc.nat(3000),
+        fc.nat(0xffff),
+        (bytes, shift, a, b, partial) => {
+          // A view that starts `shift` bytes into its buffer, as a slot of a receive area does.
+          const backing = new Uint8Array(bytes.length + 8);
+          const view = backing.subarray(shift, shift + bytes.length);
+          view.set(bytes);
+          const start = Math.min(a, b, bytes.length);
+          const end = Math.min(Math.max(a, b), bytes.length);
+          return (
+            finishChecksum(sumWordsWide(view, start, end, partial)) ===
+            finishChecksum(sumWords(view, start, end, partial))
+          );
+        },
+      ),
+      { numRuns: 2000 },
+    ),
+  );
 });
