@@ -552,7 +552,7 @@ labTest(
         `${dev} down after ${down} ms`,
       );
       // From the restarted daemon's spawn: node's start-up, the tunnels restored, the first keepalive.
-      t.true(up >= 0 && up <= 8000, `${dev} up after ${up} ms`);
+      t.true(up >= 0 && up <= 5000, `${dev} up after ${up} ms`);
     }
   },
 );
