@@ -28,6 +28,11 @@ APT_PACKAGES=(
   clang llvm           # clang -target bpf
   libbpf-dev           # bpf/bpf_helpers.h, bpf_endian.h
   libc6-dev            # kmod/: libc.a for the static eoipctl and pkt that test/kernel copies into the guest
+  # production (packaging/, test/systemd, test/metrics, test/packaging): the units, metrics and packages
+  systemd              # systemd-analyze verify on the units (works where systemd is not PID 1)
+  prometheus           # a real Prometheus scrapes the daemon and the reflector; promtool check metrics
+  curl                 # reads the metrics endpoints and Prometheus's HTTP API inside test namespaces
+  dpkg-dev debhelper dh-dkms # packaging/deb/build-dkms-deb.sh builds the greoip-dkms .deb with Debian's tools
 )
 
 missing=()

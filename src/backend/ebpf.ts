@@ -1,4 +1,8 @@
 /**
+ * src/backend/: the tunnel backends behind one interface (types.ts): userland (taps, raw sockets), kernel (eoip.ko), ebpf (TC programs).
+ * May import: src/eoip, src/wire, src/native, src/netlink, src/bpf.
+ */
+/**
  * The eBPF backend: the datapath is two TC programs (bpf/eoip_encap.c on each tunnel's tap egress,
  * bpf/eoip_decap.c on the underlay's ingress), with the userland backend as the slow path. Each tunnel
  * keeps its persistent tap and its keepalive machine in a private UserlandBackend, which also sends
@@ -19,7 +23,7 @@ import { bpf, ProgType } from '../native/bpf.ts';
 import { link as nativeLink } from '../native/index.ts';
 import { deleteLinkRequest, getLinkRequest, type LinkInfo, parseLink } from '../netlink/link.ts';
 import { addressToBytes, getRouteRequest, newSegmenterRequest, parseRoute } from '../netlink/route.ts';
-import { RtnlSocket, type RtnlTransport } from './rtnl.ts';
+import { RtnlSocket, type RtnlTransport } from '../netlink/socket.ts';
 import { BackendError, type TunnelBackend, type TunnelStatus } from './types.ts';
 import { UserlandBackend, type UserlandOptions } from './userland.ts';
 

@@ -23,7 +23,7 @@ import {
   newLinkRequest,
   parseLink,
 } from '../netlink/link.ts';
-import { type NetlinkError, RtnlSocket, type RtnlTransport } from './rtnl.ts';
+import { type NetlinkError, RtnlSocket, type RtnlTransport } from '../netlink/socket.ts';
 import { BackendError, type TunnelBackend, type TunnelStatus, zeroCounters } from './types.ts';
 
 export interface KernelBackendOptions {

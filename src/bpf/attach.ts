@@ -6,10 +6,10 @@
  * what a device is (`ip -j -d link show`).
  */
 import { execFileSync } from 'node:child_process';
-import { RtnlSocket } from '../backend/rtnl.ts';
 import { createPolicy, type Mode, type Policy, VERDICT_NAMES } from '../gre-keepalive/index.ts';
 import { bpf, XdpFlags } from '../native/bpf.ts';
 import { getRouteRequest, parseRoute } from '../netlink/route.ts';
+import { RtnlSocket } from '../netlink/socket.ts';
 import { BpfObject, closeFd } from './loader.ts';
 import {
   COUNTER_SLOTS,

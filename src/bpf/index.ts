@@ -1,6 +1,6 @@
 /**
- * greoip's eBPF programs: the GRE keepalive programs (object paths, map layouts, test runs, attaching),
- * the EoIP datapath's programs and maps, and the one loader (libbpf through the addon) for all of them.
+ * src/bpf/: greoip's eBPF programs from user space (GRE keepalive, EoIP datapath): object paths, map layouts, the one libbpf loader, attaching, test runs.
+ * May import: src/native, src/netlink, src/wire, src/eoip, src/gre-keepalive.
  */
 export * from './attach.ts';
 export * from './eoip-datapath.ts';

@@ -1,4 +1,8 @@
 /**
+ * src/cli/: the command-line entry points (greoip, eoip, gre-keepalive) and their commands.
+ * May import: any folder of src/.
+ */
+/**
  * The capabilities a command runs with (CapEff of /proc/self/status), checked at start so that a unit
  * or a setpriv line missing one fails at once, naming it, instead of on the first tunnel.
  */

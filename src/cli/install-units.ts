@@ -56,14 +56,18 @@ export function registerInstallUnits(program: Command): void {
     });
 }
 
-async function install(opts: Options): Promise<void> {
-  const root = packageRoot();
-  let units: Awaited<ReturnType<typeof renderUnits>>;
+/** The package root and its units; a broken installation is a user-facing error, not a stack trace. */
+async function ourUnits(): Promise<{ root: string; units: Awaited<ReturnType<typeof renderUnits>> }> {
   try {
-    units = await renderUnits({ node: process.execPath, root });
+    const root = packageRoot();
+    return { root, units: await renderUnits({ node: process.execPath, root }) };
   } catch (err) {
-    throw new CliError((err as Error).message);
+    throw new CliError(`${(err as Error).message} (is this greoip installed whole?)`);
   }
+}
+
+async function install(opts: Options): Promise<void> {
+  const { root, units } = await ourUnits();
   await writeOrFail(() => mkdir(opts.unitDir, { recursive: true }), opts.unitDir, '--unit-dir');
   for (const unit of units) {
     const path = join(opts.unitDir, unit.name);
@@ -87,7 +91,7 @@ async function install(opts: Options): Promise<void> {
 }
 
 async function remove(opts: Options): Promise<void> {
-  const units = await renderUnits({ node: process.execPath, root: packageRoot() });
+  const { units } = await ourUnits();
   for (const unit of units) {
     const path = join(opts.unitDir, unit.name);
     const text = await readFile(path, 'utf8').catch(() => null);

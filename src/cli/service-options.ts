@@ -32,15 +32,10 @@ export interface ServiceOptions {
 
 export function serviceOptions(): Option[] {
   return [
-    new Option(
-      '--log-format <format>',
-      `log lines as ${LOG_FORMATS.join('|')} (auto: text on a terminal, else JSON)`,
-    )
+    new Option('--log-format <format>', 'JSON or text lines; auto: text on a terminal, else JSON')
       .choices(LOG_FORMATS)
       .default('auto'),
-    new Option('--log-level <level>', `least severe level logged (${LOG_LEVELS.join('|')})`)
-      .choices(LOG_LEVELS)
-      .default('info'),
+    new Option('--log-level <level>', 'least severe level logged').choices(LOG_LEVELS).default('info'),
     new Option(
       '--metrics <address>',
       'serve Prometheus metrics at GET /metrics on HOST:PORT, :PORT, [IPV6]:PORT or unix:/PATH (default off)',

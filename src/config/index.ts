@@ -1,4 +1,7 @@
-/** Tunnel configuration: the `eoip` command line, the daemon's config file, and one call from a request or entry to a complete config. */
+/**
+ * src/config/: tunnel and probe configuration: the `eoip` grammar, config files, one call from a request or entry to a valid config.
+ * May import: src/eoip, src/gre-keepalive, src/wire.
+ */
 export { type ConfigDiff, diffConfigs } from './diff.ts';
 export { ArgsError, type ArgsField, type EoipCommand, parseEoipArgs } from './eoip-args.ts';
 export {

@@ -1,3 +1,7 @@
+/**
+ * src/daemon/: `greoip daemon`: control socket and protocol, plans and their atomic apply, state file, runtime paths.
+ * May import: src/backend, src/config, src/eoip, src/log, src/native, src/netlink.
+ */
 /** The CLI side of the control socket: one request, one reply, and errors worded for the user. */
 import { createConnection } from 'node:net';
 import { dirname } from 'node:path';

@@ -4,9 +4,10 @@
  * allocated cyclically per namespace, so a re-created interface of the same
  * name has another). Works for any kind (tap, eoip link) over rtnetlink.
  */
-import type { NetlinkError } from '../backend/rtnl.ts';
-import { RtnlSocket } from '../backend/rtnl.ts';
+
 import { deleteLinkRequest, getLinkRequest, parseLink } from '../netlink/link.ts';
+import type { NetlinkError } from '../netlink/socket.ts';
+import { RtnlSocket } from '../netlink/socket.ts';
 
 export type Removal = 'removed' | 'absent' | 'not-ours';
 

@@ -21,10 +21,10 @@ import {
 import { resolveTunnel } from '../config/tunnel.ts';
 import type { BackendName, TunnelConfig } from '../eoip/config.ts';
 import { type LogFields, type Logger, type LogLevel, RepeatLimiter } from '../log/logger.ts';
+import { peerUid } from '../native/peer.ts';
 import { VERSION } from '../version.ts';
 import { InterfaceRemover } from './interfaces.ts';
 import { type NamespaceIdentity, namespaceIdentity, netnsId, type RuntimePaths } from './paths.ts';
-import { peerUid } from './peer.ts';
 import { FieldError, type Plan, planChanges, wantedAdding, wantedChanging, wantedWithout } from './plan.ts';
 import { type Host, preflight, systemHost } from './preflight.ts';
 import {

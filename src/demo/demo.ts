@@ -1,4 +1,8 @@
 /**
+ * src/demo/: `greoip demo`: two namespaces, a daemon in each, EoIP and EoIPv6 between them.
+ * May import: nothing else of greoip (it drives the built CLI).
+ */
+/**
  * `greoip demo`: two network namespaces joined by veth, a greoip daemon in
  * each, an EoIP tunnel and an EoIPv6 tunnel between them, pings across both,
  * live counters and keepalive state, and everything removed on exit.

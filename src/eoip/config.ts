@@ -1,4 +1,8 @@
 /**
+ * src/eoip/: the EoIP core: tunnel config shape, tunnel table, receive checks, encapsulation, offload segmentation, RouterOS keepalive.
+ * May import: src/wire only: no I/O, clocks are injected.
+ */
+/**
  * A tunnel's configuration, as the `eoip` command line, the daemon's config
  * file and the control protocol all describe it. Validation lives beside the
  * parsers (src/config/); this module only defines the shape and defaults.

@@ -1,4 +1,8 @@
 /**
+ * src/gre-keepalive-io/: the GRE keepalive's sockets and timers: the userland reflector and the active prober.
+ * May import: src/gre-keepalive, src/native, src/netlink, src/wire.
+ */
+/**
  * Taking a probed gre device's carrier away when its peer is gone, and giving
  * it back, so the routing stack and routing daemons see the tunnel down:
  *
@@ -17,11 +21,11 @@
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NetlinkError, type RtnlTransport } from '../backend/rtnl.ts';
 import { dumpAddressesRequest, parseAddress, readdRequest } from '../netlink/address.ts';
 import { adminStateRequest, protoDownRequest } from '../netlink/gre.ts';
 import type { NetlinkMessage } from '../netlink/message.ts';
 import { dumpRoutesRequest, isConfiguredRouteVia, readdRouteRequest } from '../netlink/route-restore.ts';
+import { NetlinkError, type RtnlTransport } from '../netlink/socket.ts';
 
 export type CarrierMethod = 'proto-down' | 'admin';
 

@@ -4,11 +4,12 @@
  * namespace over rtnetlink. A dump of a few hundred entries takes the kernel
  * microseconds; a failed refresh keeps the previous facts and is counted.
  */
-import { RtnlSocket } from '../backend/rtnl.ts';
+
 import { type NeighbourFacts, NeighbourView, type OnLinkPrefix } from '../gre-keepalive/neighbours.ts';
 import { dumpAddressesRequest, parseAddress } from '../netlink/address.ts';
 import { getLinkRequest, parseLink } from '../netlink/link.ts';
 import { dumpNeighboursRequest, NUD_RESOLVED, parseNeighbour } from '../netlink/neighbour.ts';
+import { RtnlSocket } from '../netlink/socket.ts';
 
 /** Links whose neighbours need no resolution (gre, ip6gre, loopback, point-to-point). */
 const IFF_LOOPBACK = 0x8;

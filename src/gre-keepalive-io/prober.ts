@@ -14,7 +14,6 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { join } from 'node:path';
-import { NetlinkError, RtnlSocket, type RtnlTransport } from '../backend/rtnl.ts';
 import {
   AnswerForm,
   compileProbe,
@@ -33,6 +32,7 @@ import { BatchIo, isNativeSystemError, netnsCookie, raw } from '../native/index.
 import { type GreLinkInfo, parseGreLink } from '../netlink/gre.ts';
 import { getLinkRequest } from '../netlink/link.ts';
 import { getRouteRequest, parseRoute } from '../netlink/route.ts';
+import { NetlinkError, RtnlSocket, type RtnlTransport } from '../netlink/socket.ts';
 import * as ipv4 from '../wire/ipv4.ts';
 import * as ipv6 from '../wire/ipv6.ts';
 import { type CarrierChange, CarrierControl, type CarrierMethod, type CarrierStore } from './carrier.ts';

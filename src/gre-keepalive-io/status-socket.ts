@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
-import { peerUid } from '../daemon/peer.ts';
+import { peerUid } from '../native/peer.ts';
 
 export const STATUS_PREFIX = 'greoip-gre-keepalive/';
 

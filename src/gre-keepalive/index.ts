@@ -1,7 +1,6 @@
 /**
- * The GRE keepalive core (no I/O; clocks are passed in): the reflector's decision (docs/keepalive.md),
- * its per-source limit, and the active probe (request builder, answer matcher, state machine).
- * May import src/wire only.
+ * src/gre-keepalive/: the GRE keepalive core: the reflector's decision and policy (docs/keepalive.md), its per-source limit, the probe's packets, matcher and state machine.
+ * May import: src/wire only: no I/O, clocks are injected.
  */
 export {
   createDecision,

@@ -1,7 +1,8 @@
 /**
- * src/log/: structured event logs for the long-running commands (daemon, reflector). Imports nothing
- * from the rest of greoip, so every layer may log through it.
- *
+ * src/log/: structured event logs for the long-running commands: JSON lines off a terminal, text on one.
+ * May import: nothing else of greoip.
+ */
+/**
  * One line per event: a level, a short message and fields (tunnel, state, reason, ...). JSON lines
  * when the output is not a terminal (journald and log shippers parse them), readable text on a
  * terminal; `--log-format json|text` overrides. Events are things that happen a few times a day

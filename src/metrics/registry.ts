@@ -1,9 +1,5 @@
 /**
- * src/metrics/: Prometheus metrics for greoip's long-running commands: a registry of collectors, the
- * text exposition format (version 0.0.4) and an HTTP endpoint. Imports only node: modules, src/version
- * and, in the collector files, the types of what they read (backends, reflector, BPF status).
- *
- * The API (see README.md here) is pull-only: a collector is a function called at scrape time that
+ * The registry and the text exposition format (version 0.0.4). The API (see README.md here) is pull-only: a collector is a function called at scrape time that
  * returns metric families built from counters the datapath already keeps. Nothing is counted twice
  * and nothing runs per packet.
  */

@@ -1,6 +1,6 @@
 /**
- * Building, installing and checking greoip's kernel modules (kmod/: eoip.ko, eoipv6.ko) for `greoip kmod`.
- * Runs make, depmod, modprobe and dkms through an injectable Runner; imports nothing above src/.
+ * src/module-manager/: `greoip kmod`: building, installing (updates/ or DKMS) and inspecting kmod/'s eoip.ko and eoipv6.ko.
+ * May import: nothing else of greoip (system commands run through an injectable Runner).
  */
 export { type BuildOptions, type Built, buildModules } from './build.ts';
 export {

@@ -1,4 +1,8 @@
 /**
+ * src/native/: typed wrappers over the native addon (native/src): taps, raw sockets, batched I/O, netlink and BPF syscalls.
+ * May import: nothing else of greoip (the addon holds no protocol logic either).
+ */
+/**
  * Typed wrappers over the native addon (native/src/*.cc): tap devices, raw IP sockets, link ioctls and
  * batched I/O. A thin syscall layer with no protocol logic; every failing call throws an Error whose
  * `code` is the errno name ('EPERM', 'ENODEV', ...), `syscall` the failing call ('TUNSETIFF',

@@ -1,4 +1,8 @@
 /**
+ * src/netlink/: rtnetlink messages (links, addresses, routes, neighbours, eoip/gre link data) and the socket that carries them.
+ * May import: src/wire, src/native.
+ */
+/**
  * Interface addresses (RTM_GETADDR/NEWADDR, <linux/if_addr.h>): dumps, and
  * putting an address back as the kernel dumped it. Pure byte work.
  */

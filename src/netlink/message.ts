@@ -2,7 +2,7 @@
  * Netlink framing (RFC 3549, <linux/netlink.h>): message headers, attributes
  * (TLVs aligned to 4 bytes, nestable) and the kernel's error/ack replies with
  * their extended-ack text. Pure byte work, no I/O: the socket lives in
- * src/native, the request/reply loop in src/backend/rtnl.ts.
+ * src/native, the request/reply loop in socket.ts here.
  *
  * Control-plane code: it allocates freely, unlike the datapath codecs in src/wire.
  */

@@ -1,7 +1,7 @@
 /**
  * rtnetlink messages the eBPF backend needs besides eoip links: the route to a tunnel's remote (which
  * underlay interface and source address the kernel would use), and the veth pair that cuts GSO frames
- * into segments. Builders and parsers only; src/backend/rtnl.ts moves the bytes.
+ * into segments. Builders and parsers only; socket.ts here moves the bytes.
  */
 import { isIP } from 'node:net';
 import * as ipv4 from '../wire/ipv4.ts';

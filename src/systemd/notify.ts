@@ -1,7 +1,8 @@
 /**
- * src/systemd/: what greoip does for systemd: readiness notification (sd_notify) and the unit files
- * `greoip install-units` puts in place. May import src/native and node: modules.
- *
+ * src/systemd/: systemd integration: sd_notify readiness and the unit files `greoip install-units` writes.
+ * May import: src/native.
+ */
+/**
  * sd_notify(3) by hand: a datagram of NEWLINE-separated KEY=VALUE lines to the unix socket named in
  * $NOTIFY_SOCKET, sent by the main process (the units use NotifyAccess=main). Without the variable
  * (not started by systemd with Type=notify) every call does nothing.

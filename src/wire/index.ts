@@ -1,4 +1,7 @@
-/** Wire codecs: pure functions over byte arrays, no I/O. */
+/**
+ * src/wire/: wire codecs: Ethernet, IPv4, IPv6, GRE, EoIP, EoIPv6, checksums, whole-frame dissection; pure functions over byte arrays.
+ * May import: nothing else of greoip (no I/O, no allocation on the hot path).
+ */
 export * as build from './build.ts';
 export * as bytes from './bytes.ts';
 export * as checksum from './checksum.ts';

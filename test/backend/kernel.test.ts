@@ -7,7 +7,6 @@
  */
 import test from 'ava';
 import { KernelBackend } from '../../src/backend/kernel.ts';
-import { NetlinkError, type RtnlTransport } from '../../src/backend/rtnl.ts';
 import { BackendError } from '../../src/backend/types.ts';
 import { completeTunnel } from '../../src/config/validate.ts';
 import {
@@ -26,6 +25,7 @@ import {
   NLM_F_CREATE,
   parseMessages,
 } from '../../src/netlink/message.ts';
+import { NetlinkError, type RtnlTransport } from '../../src/netlink/socket.ts';
 
 interface Sent {
   type: number;

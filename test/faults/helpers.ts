@@ -77,9 +77,11 @@ export interface Run {
 
 export function runIn(netns: string, env: NodeJS.ProcessEnv, argv: string[], uid?: number): Run {
   const prefix = uid === undefined ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
+  // Under c8 a child writes coverage to a root-owned directory: another user would only add a warning.
+  const childEnv = uid === undefined ? env : { ...env, NODE_V8_COVERAGE: undefined };
   const r = spawnSync('/usr/sbin/ip', ['netns', 'exec', netns, ...prefix, ...argv], {
     encoding: 'utf8',
-    env,
+    env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: 180_000,
   });

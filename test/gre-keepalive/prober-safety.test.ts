@@ -5,10 +5,10 @@
  * its packets. No socket is opened for them.
  */
 import test from 'ava';
-import { NetlinkError, type RtnlTransport } from '../../src/backend/rtnl.ts';
 import { Prober, ProbeTargetError } from '../../src/gre-keepalive-io/prober.ts';
 import { IFINFOMSG_LEN, IFLA, IFLA_INFO_DATA, IFLA_INFO_KIND, RTM_NEWLINK } from '../../src/netlink/link.ts';
 import { MessageWriter, parseMessages } from '../../src/netlink/message.ts';
+import { NetlinkError, type RtnlTransport } from '../../src/netlink/socket.ts';
 
 /** RTM_NEWLINK for a link of `kind` with IFLA_GRE_* attributes (LOCAL 6, REMOTE 7, OFLAGS 3, OKEY 5). */
 function link(name: string, kind: string, data: [number, Uint8Array][]): Buffer {

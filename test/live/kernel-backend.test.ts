@@ -6,12 +6,12 @@
  */
 import test from 'ava';
 import { KernelBackend, MODULE_MISSING_HINT } from '../../src/backend/kernel.ts';
-import { RtnlSocket } from '../../src/backend/rtnl.ts';
 import { BackendError } from '../../src/backend/types.ts';
 import { completeTunnel } from '../../src/config/validate.ts';
 import { ip } from '../../src/demo/netns.ts';
 import { link } from '../../src/native/index.ts';
 import { getLinkRequest, parseLink } from '../../src/netlink/link.ts';
+import { RtnlSocket } from '../../src/netlink/socket.ts';
 import { requireRoot } from '../helpers.ts';
 import { createLab, eoip, list, startDaemon } from './harness.ts';
 

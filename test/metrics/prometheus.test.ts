@@ -216,17 +216,27 @@ test.serial(
     ip(['-6', 'route', 'add', 'default', 'via', b.v6], a.netns);
     const peer = run(lab, a.netns, ['/usr/bin/python3', PEER, a.v4, b.v4, a.v6, b.v6, a.dev, '203.0.113.77']);
     t.is(peer.status, 0, peer.stderr);
+    interface Status {
+      dev: string;
+      prog: string;
+      counters: Record<string, number>;
+    }
+    const statusJson = () =>
+      (
+        JSON.parse(run(lab, b.netns, [process.execPath, GRE_KEEPALIVE, 'status', '--json']).stdout) as {
+          reflectors: Status[];
+        }
+      ).reflectors;
+    // Stray packets (IPv6 neighbour discovery) may reach the program meanwhile: the exposition must lie
+    // between two readings taken around it.
+    const first = statusJson();
     const text = run(lab, b.netns, [process.execPath, GRE_KEEPALIVE, 'status', '--metrics']);
+    const last = statusJson();
     t.is(text.status, 0, text.stderr);
     const check = run(lab, b.netns, ['promtool', 'check', 'metrics'], text.stdout);
     t.is(check.status, 0, check.stdout + check.stderr);
-    const json = (
-      JSON.parse(run(lab, b.netns, [process.execPath, GRE_KEEPALIVE, 'status', '--json']).stdout) as {
-        reflectors: { dev: string; prog: string; counters: Record<string, number> }[];
-      }
-    ).reflectors;
-    t.is(json.length, 1);
-    const { dev, prog, counters } = json[0]!;
+    t.is(first.length, 1);
+    const { dev, prog, counters } = first[0]!;
     t.true(counters.reply! >= 5, JSON.stringify(counters));
     for (const [verdict, n] of Object.entries(counters)) {
       if (verdict === 'tx_error') continue;
@@ -234,7 +244,11 @@ test.serial(
       const sample = text.stdout
         .split('\n')
         .find((l) => l.startsWith(line) && l.includes(`verdict="${verdict}"}`));
-      t.is(Number(sample?.split(' ').at(-1)), n, verdict);
+      const value = Number(sample?.split(' ').at(-1));
+      t.true(
+        value >= n && value <= last[0]!.counters[verdict]!,
+        `${verdict}: ${value} in [${n}, ${last[0]!.counters[verdict]}]`,
+      );
     }
   },
 );

@@ -5,7 +5,7 @@
  * reflector's programs from the installed package under BPF_PROG_TEST_RUN.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { VERSION } from '../../src/version.ts';
@@ -13,13 +13,8 @@ import { CISCO_KEEPALIVE_REQUEST, REPO_DIR, requireRoot, tempDir } from '../help
 
 test.before(() => requireRoot());
 
-const BPF_OBJECTS = [
-  'keepalive_gre.o',
-  'keepalive_gre6.o',
-  'keepalive_tc.o',
-  'keepalive_underlay.o',
-  'xdp_pass.o',
-];
+/** Every BPF object the build made (npm test builds before the tests run). */
+const BPF_OBJECTS = readdirSync(join(REPO_DIR, 'build')).filter((f) => f.endsWith('.o'));
 
 function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, cwd = REPO_DIR) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', env, cwd, timeout: 600_000 });
@@ -40,6 +35,7 @@ test.serial('npm pack, npm install -g into a clean prefix, and the installed gre
     'dist/cli/gre-keepalive.js',
     'native/binding.gyp',
     'native/src/addon.cc',
+    'native/check-libbpf.cjs',
     'packaging/npm/build-addon.mjs',
     'packaging/systemd/greoip.service',
     'kmod/dkms.conf',
@@ -80,8 +76,35 @@ test.serial('npm pack, npm install -g into a clean prefix, and the installed gre
 
   const demo = sh(bin('greoip'), ['demo', '--duration', '2'], env, dir);
   t.is(demo.status, 0, demo.stderr);
-  t.is((demo.stdout.match(/ 0% packet loss/g) ?? []).length, 2, demo.stdout);
+  // Both tunnels carried pings (test/live/demo.test.ts asserts no loss; a busy CI machine may lose a first one here).
+  t.deepEqual(
+    [...demo.stdout.matchAll(/(\d+) received/g)].map((m) => Number(m[1]) > 0),
+    [true, true],
+    demo.stdout,
+  );
   t.regex(demo.stdout, /eoip-demo\s+eoip\s+100\s/);
+
+  // Its units run the installed package with the node that installed them, and systemd accepts them.
+  const units = join(dir, 'units');
+  const wrote = sh(
+    bin('greoip'),
+    ['install-units', '--unit-dir', units, '--config-dir', join(dir, 'etc'), '--no-reload'],
+    env,
+    dir,
+  );
+  t.is(wrote.status, 0, wrote.stderr);
+  const unit = readFileSync(join(units, 'greoip.service'), 'utf8');
+  t.regex(
+    unit,
+    new RegExp(`^ExecStart=${process.execPath} ${join(pkg, 'dist', 'cli', 'greoip.js')} daemon `, 'm'),
+  );
+  const verified = sh('systemd-analyze', [
+    'verify',
+    join(units, 'greoip.service'),
+    join(units, 'gre-keepalive.service'),
+  ]);
+  t.is(verified.status, 0, verified.stderr);
+  t.is(verified.stdout + verified.stderr, '');
 
   // The prebuilt BPF objects of the installed package load and answer a keepalive.
   const explained = sh(

@@ -5,7 +5,7 @@
  * answer (microseconds) keeps callers simple and ordered.
  */
 import { close, netlink } from '../native/index.ts';
-import { linkErrorMessage } from '../netlink/link.ts';
+import { linkErrorMessage } from './link.ts';
 import {
   type NetlinkMessage,
   NLM_F_MULTI,
@@ -13,7 +13,7 @@ import {
   NLMSG_ERROR,
   parseAck,
   parseMessages,
-} from '../netlink/message.ts';
+} from './message.ts';
 
 /** The kernel answers in microseconds; this only bounds a wedged socket. */
 const REPLY_TIMEOUT_MS = 5000;

@@ -1,6 +1,6 @@
 /** Who is on the other end of a control connection (SO_PEERCRED, through the native addon). */
 import type { Socket } from 'node:net';
-import { peerCred } from '../native/index.ts';
+import { peerCred } from './index.ts';
 
 /** The peer's uid, or -1 when it cannot be told (then nothing privileged is allowed). */
 export function peerUid(conn: Socket): number {
