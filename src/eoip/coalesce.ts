@@ -1,4 +1,8 @@
 /**
+ * src/eoip/: the EoIP core: tunnel config shape, tunnel table, receive checks, encapsulation, offload segmentation and coalescing, RouterOS keepalive.
+ * May import: src/wire only: no I/O, clocks are injected.
+ */
+/**
  * Wire to tap, GRO-style: consecutive TCP segments of one flow (decapsulated frames of one batch,
  * for one tap) become one superframe of at most 64 KB, written behind a virtio-net header that
  * tells the kernel it is TSO (gso_type, gso_size) with a partial checksum to finish (NEEDS_CSUM),
