@@ -185,7 +185,11 @@ export function encapsulate6(
   return eoipv6.EOIPV6_HEADER_LENGTH + frameLen;
 }
 
-/** Puts the frame at out[at] unless it is there already; allocates nothing (no subarray view). */
+/**
+ * Puts the frame at out[at] unless it is there already (the backend's case: nothing to copy). A
+ * short frame is copied by a loop (no subarray view to allocate); a long one by set(), whose native
+ * copy beats a JS byte loop by far (bench/codec: 0.47 M pkt/s at 1500 bytes with the loop).
+ */
 function placeFrame(
   frame: Uint8Array,
   frameOff: number,
@@ -197,5 +201,6 @@ function placeFrame(
     if (at !== frameOff) out.copyWithin(at, frameOff, frameOff + frameLen);
     return;
   }
-  for (let i = 0; i < frameLen; i++) out[at + i] = frame[frameOff + i]!;
+  if (frameLen > 64) out.set(frame.subarray(frameOff, frameOff + frameLen), at);
+  else for (let i = 0; i < frameLen; i++) out[at + i] = frame[frameOff + i]!;
 }
