@@ -10,6 +10,11 @@ import { join } from 'node:path';
 export const ROOT = new URL('..', import.meta.url).pathname;
 export const GREOIP = join(ROOT, 'dist/cli/greoip.js');
 export const EOIP = join(ROOT, 'dist/cli/eoip.js');
+/** The node flags of greoip's #! line: the daemon runs as `greoip daemon` would run it. */
+export const GREOIP_NODE_FLAGS = readFileSync(GREOIP, 'utf8')
+  .split('\n', 1)[0]
+  .split(/\s+/)
+  .filter((w) => w.startsWith('--'));
 const IP = '/usr/sbin/ip';
 const TICKS_PER_SECOND = 100;
 
@@ -159,7 +164,7 @@ export function createBed({ seconds, prefix = 'bu' }) {
       mkdirSync(join(work, `run-${side}`), { recursive: true });
       daemons[side] = spawnNs(
         NS[side],
-        [process.execPath, ...nodeArgs, GREOIP, 'daemon'],
+        [process.execPath, ...GREOIP_NODE_FLAGS, ...nodeArgs, GREOIP, 'daemon'],
         daemonEnv(side, env),
       );
     }
