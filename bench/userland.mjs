@@ -143,7 +143,7 @@ async function main() {
     secondsPerRun: SECONDS,
     mtus: 'underlay veth 1500; tunnel MTU 1500 (outer packets fragment) and 1458 (they do not)',
     offloads:
-      'veth: kernel defaults; greoip taps: IFF_VNET_HDR with checksum, TSO and USO as the kernel takes them (mode in eoip list), superframes segmented in TypeScript, no receive coalescing yet; eoip-fwd: none',
+      'veth: kernel defaults; greoip taps: IFF_VNET_HDR with checksum, TSO and USO as the kernel takes them (mode in eoip list), superframes segmented and received TCP segments coalesced in TypeScript; eoip-fwd: none',
     perRound: rounds,
     summary,
     daemonRssMb: rss,
