@@ -141,7 +141,7 @@ async function main() {
     loadAverageAtStart: load,
     rounds: ROUNDS,
     secondsPerRun: SECONDS,
-    mtus: 'underlay veth 1500; tunnel MTU 1500 (outer packets fragment) and 1458 (they do not)',
+    mtus: 'underlay veth 1500; tunnel MTU 1500 (outer packets fragment) and 1458 (EoIP packets do not; EoIPv6 ones, 14 bytes longer, still do: 1444 is its unfragmented MTU)',
     offloads:
       'veth: kernel defaults; greoip taps: IFF_VNET_HDR with checksum, TSO and USO as the kernel takes them (mode in eoip list), superframes segmented and received TCP segments coalesced in TypeScript; eoip-fwd: none',
     perRound: rounds,
