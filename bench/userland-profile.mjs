@@ -193,7 +193,15 @@ async function main() {
   const path =
     args.path === 'forwarder'
       ? await bed.forwarder(bed.buildForwarder())
-      : await bed.greoip(4, { nodeArgs: ['--perf-basic-prof'], env });
+      : await bed.greoip(4, {
+          // --perf-basic-prof also opens V8's log, by default in the working directory: keep it in the bed.
+          nodeArgs: [
+            '--perf-basic-prof',
+            '--no-logfile-per-isolate',
+            `--logfile=${join(bed.work, 'v8-%p.log')}`,
+          ],
+          env,
+        });
   const results = {};
   try {
     for (const c of CASES) {
