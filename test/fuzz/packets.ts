@@ -73,7 +73,9 @@ export interface FuzzSpec {
 
 /** What the daemon must make of a packet. */
 export type Fate =
-  | 'filtered'
+  /** Dropped by the raw socket's counting filter in the kernel, counted under drop:<reason>. */
+  | 'filter:not_eoip'
+  | 'filter:truncated'
   | `drop:${string}`
   | 'tunnel:rxPackets'
   | 'tunnel:rxKeepalives'
@@ -258,17 +260,16 @@ export class PacketFactory {
       bytes[ihl + 1] === 0x01 &&
       bytes[ihl + 2] === 0x64 &&
       bytes[ihl + 3] === 0x00;
-    if (!magic) return { family: 4, bytes, dst, fate: 'filtered', frameBytes: 0 };
+    if (!magic) return { family: 4, bytes, dst, fate: 'filter:not_eoip', frameBytes: 0 };
     const verdict = receive4(bytes, 0, bytes.length, this.table, this.rx);
     return this.fate(4, bytes, dst, verdict);
   }
 
-  /** The socket filter (low nibble of the first payload byte is 3), then the datapath. */
+  /** The socket filter (at least 2 bytes, low nibble of the first one 3), then the datapath. */
   private judge6(bytes: Uint8Array, src: Uint8Array, dst: Uint8Array): FuzzPacket | null {
     const payload = bytes.subarray(40);
-    if (payload.length === 0 || (payload[0]! & 0x0f) !== 3) {
-      return { family: 6, bytes, dst, fate: 'filtered', frameBytes: 0 };
-    }
+    if (payload.length < 2) return { family: 6, bytes, dst, fate: 'filter:truncated', frameBytes: 0 };
+    if ((payload[0]! & 0x0f) !== 3) return { family: 6, bytes, dst, fate: 'filter:not_eoip', frameBytes: 0 };
     const verdict = receive6(payload, 0, payload.length, src, 0, dst, 0, this.table, this.rx);
     return this.fate(6, bytes, dst, verdict);
   }
