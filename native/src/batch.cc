@@ -41,6 +41,124 @@ struct Stats {
 
 bool IsTransientSendError(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS; }
 
+constexpr uint32_t kListBuffers = 4;         // buffers one SendList's pieces may lie in
+constexpr uint32_t kMaxPiecesPerMessage = 1024;  // IOV_MAX
+constexpr uint32_t kMaxListPieces = 1u << 16;
+const napi_type_tag kSendListTag = {0x6772656f69707365ull, 0x6e646c6973743031ull};
+
+// SendList: messages made of pieces (scatter-gather), described in typed arrays that JS fills in
+// place and hands over by count, so a send converts no arguments per message. Piece p lies in
+// buffer pieceBuf[p] at pieceOff[p], pieceLen[p] bytes; message i is pieces [msgEnd[i-1], msgEnd[i])
+// (from 0 for i = 0), sent to the 16-byte address dsts[i * 16..] (sockets). Buffers are bound once
+// with setBuffer; every send checks every piece against its buffer.
+class SendList : public Napi::ObjectWrap<SendList> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "SendList", {InstanceMethod<&SendList::SetBuffer>("setBuffer")});
+  }
+
+  // new SendList(maxMessages, maxPieces)
+  explicit SendList(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SendList>(info) {
+    Napi::Env env = info.Env();
+    max_messages_ = ArgUint32(info, 0, "maxMessages", 1, kMaxSlots);
+    max_pieces_ = ArgUint32(info, 1, "maxPieces", 1, kMaxListPieces);
+    Napi::Uint8Array piece_buf = Napi::Uint8Array::New(env, max_pieces_);
+    Napi::Uint32Array piece_off = Napi::Uint32Array::New(env, max_pieces_);
+    Napi::Uint32Array piece_len = Napi::Uint32Array::New(env, max_pieces_);
+    Napi::Uint32Array msg_end = Napi::Uint32Array::New(env, max_messages_);
+    Napi::Uint8Array dsts = Napi::Uint8Array::New(env, static_cast<size_t>(max_messages_) * kAddrBytes);
+    piece_buf_ = piece_buf.Data();
+    piece_off_ = piece_off.Data();
+    piece_len_ = piece_len.Data();
+    msg_end_ = msg_end.Data();
+    dsts_ = dsts.Data();
+    Napi::Object self = info.This().As<Napi::Object>();
+    if (napi_type_tag_object(env, self, &kSendListTag) != napi_ok) throw Napi::Error::New(env, "SendList: type tag");
+    self.DefineProperties({
+        Napi::PropertyDescriptor::Value("pieceBuf", piece_buf, napi_enumerable),
+        Napi::PropertyDescriptor::Value("pieceOff", piece_off, napi_enumerable),
+        Napi::PropertyDescriptor::Value("pieceLen", piece_len, napi_enumerable),
+        Napi::PropertyDescriptor::Value("msgEnd", msg_end, napi_enumerable),
+        Napi::PropertyDescriptor::Value("dsts", dsts, napi_enumerable),
+    });
+    arrays_[0] = Napi::Persistent(piece_buf.As<Napi::Object>());
+    arrays_[1] = Napi::Persistent(piece_off.As<Napi::Object>());
+    arrays_[2] = Napi::Persistent(piece_len.As<Napi::Object>());
+    arrays_[3] = Napi::Persistent(msg_end.As<Napi::Object>());
+    arrays_[4] = Napi::Persistent(dsts.As<Napi::Object>());
+    iov_.resize(max_pieces_);
+  }
+
+  // setBuffer(index, buf): pieces with pieceBuf = index lie in buf from now on.
+  Napi::Value SetBuffer(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t index = ArgUint32(info, 0, "index", 0, kListBuffers - 1);
+    if (info.Length() < 2 || !info[1].IsTypedArray() ||
+        info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw ArgTypeError(env, "The \"buf\" argument must be a Buffer or Uint8Array");
+    }
+    Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
+    buffers_[index].data = buf.Data();
+    buffers_[index].size = buf.ByteLength();
+    buffers_[index].ref = Napi::Persistent(buf.As<Napi::Object>());
+    return env.Undefined();
+  }
+
+  // The SendList behind a JS value, or a TypeError.
+  static SendList* From(Napi::Env env, Napi::Value value) {
+    bool tagged = false;
+    if (value.IsObject()) napi_check_object_type_tag(env, value, &kSendListTag, &tagged);
+    if (!tagged) throw ArgTypeError(env, "The \"list\" argument must be a SendList");
+    return Unwrap(value.As<Napi::Object>());
+  }
+
+  // Checks messages [0, count) and fills the iovecs of their pieces; throws a RangeError naming
+  // the first bad message.
+  void Prepare(Napi::Env env, uint32_t count) {
+    if (count > max_messages_) throw ArgRangeError(env, "count exceeds the list's messages");
+    uint32_t start = 0;
+    for (uint32_t i = 0; i < count; ++i) {
+      const uint32_t end = msg_end_[i];
+      if (end <= start || end > max_pieces_ || end - start > kMaxPiecesPerMessage) {
+        throw ArgRangeError(env, "message " + std::to_string(i) + " has no pieces, too many, or ends before it starts");
+      }
+      for (uint32_t p = start; p < end; ++p) {
+        const uint32_t b = piece_buf_[p];
+        if (b >= kListBuffers || buffers_[b].data == nullptr ||
+            static_cast<uint64_t>(piece_off_[p]) + piece_len_[p] > buffers_[b].size) {
+          throw ArgRangeError(env, "piece " + std::to_string(p) + " of message " + std::to_string(i) +
+                                       " lies outside its buffer");
+        }
+        iov_[p].iov_base = buffers_[b].data + piece_off_[p];
+        iov_[p].iov_len = piece_len_[p];
+      }
+      start = end;
+    }
+  }
+
+  struct iovec* Iov(uint32_t piece) { return &iov_[piece]; }
+  uint32_t Start(uint32_t message) const { return message == 0 ? 0 : msg_end_[message - 1]; }
+  uint32_t End(uint32_t message) const { return msg_end_[message]; }
+  const uint8_t* Dst(uint32_t message) const { return dsts_ + static_cast<size_t>(message) * kAddrBytes; }
+
+ private:
+  struct Bound {
+    uint8_t* data = nullptr;
+    size_t size = 0;
+    Napi::ObjectReference ref;
+  };
+  uint32_t max_messages_ = 0;
+  uint32_t max_pieces_ = 0;
+  uint8_t* piece_buf_ = nullptr;
+  uint32_t* piece_off_ = nullptr;
+  uint32_t* piece_len_ = nullptr;
+  uint32_t* msg_end_ = nullptr;
+  uint8_t* dsts_ = nullptr;
+  Napi::ObjectReference arrays_[5];
+  Bound buffers_[kListBuffers];
+  std::vector<struct iovec> iov_;
+};
+
 class BatchIo : public Napi::ObjectWrap<BatchIo> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -50,11 +168,13 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
                            InstanceMethod<&BatchIo::Stop>("stop"),
                            InstanceMethod<&BatchIo::Close>("close"),
                            InstanceMethod<&BatchIo::Send>("send"),
+                           InstanceMethod<&BatchIo::SendFromList>("sendList"),
                            InstanceMethod<&BatchIo::GetStats>("stats"),
                        });
   }
 
-  // new BatchIo(fd, kind, slots, slotSize, onBatch[, onError[, area]])
+  // new BatchIo(fd, kind, slots, slotSize, onBatch[, onError[, area[, headroom]]]): each message
+  // is received at `headroom` bytes into its slot (room to put a header in front of it in place).
   explicit BatchIo(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BatchIo>(info) {
     Napi::Env env = info.Env();
     fd_ = ArgFd(info, 0);
@@ -86,6 +206,7 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
     }
     async_context_ = std::make_unique<Napi::AsyncContext>(env, "greoip:BatchIo");
 
+    if (info.Length() > 7 && !info[7].IsUndefined()) headroom_ = ArgUint32(info, 7, "headroom", 0, slot_size_ - 1);
     Napi::Object area;
     if (info.Length() > 6 && !info[6].IsUndefined()) {
       // Another port's area (taps of one process take turns in one area: a
@@ -124,8 +245,8 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
       rx_names_.resize(slots_);
       if (kind_ == Kind::kIp6) rx_control_.resize(slots_ * kControlBytes / sizeof(uint64_t));
       for (uint32_t i = 0; i < slots_; ++i) {
-        rx_iov_[i].iov_base = rx_data_ + static_cast<size_t>(i) * slot_size_;
-        rx_iov_[i].iov_len = slot_size_;
+        rx_iov_[i].iov_base = rx_data_ + static_cast<size_t>(i) * slot_size_ + headroom_;
+        rx_iov_[i].iov_len = slot_size_ - headroom_;
         struct msghdr& hdr = rx_msgs_[i].msg_hdr;
         memset(&hdr, 0, sizeof(hdr));
         hdr.msg_name = &rx_names_[i];
@@ -274,6 +395,88 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
     return Napi::Number::New(env, sent);
   }
 
+  // sendList(list, count) -> messages handed to the kernel: messages [0, count) of a SendList,
+  // with send()'s return and error semantics. Sockets: one sendmmsg per call; taps: one writev
+  // per message (its pieces are the whole frame, virtio_net_hdr included on a tap-vnet).
+  Napi::Value SendFromList(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (closed_) throw ErrnoError(env, EBADF, "send", "", "BatchIo is closed");
+    SendList* list = SendList::From(env, info[0]);
+    uint32_t count = ArgUint32(info, 1, "count", 0, kMaxSlots);
+    list->Prepare(env, count);
+    if (count == 0) return Napi::Number::New(env, 0);
+    uint32_t sent = kind_ == Kind::kTap ? WriteListTap(env, list, count) : SendListSocket(env, list, count);
+    return Napi::Number::New(env, sent);
+  }
+
+  uint32_t SendListSocket(Napi::Env env, SendList* list, uint32_t count) {
+    if (tx_msgs_.size() < count) {
+      tx_msgs_.resize(count);
+      tx_iov_.resize(count);
+      tx_names_.resize(count);
+    }
+    for (uint32_t i = 0; i < count; ++i) {
+      FillName(i, list->Dst(i));
+      struct msghdr& hdr = tx_msgs_[i].msg_hdr;
+      memset(&hdr, 0, sizeof(hdr));
+      hdr.msg_name = &tx_names_[i];
+      hdr.msg_namelen = kind_ == Kind::kIp4 ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+      hdr.msg_iov = list->Iov(list->Start(i));
+      hdr.msg_iovlen = list->End(i) - list->Start(i);
+    }
+    return SendMessages(env, count);
+  }
+
+  uint32_t WriteListTap(Napi::Env env, SendList* list, uint32_t count) {
+    uint32_t sent = 0;
+    while (sent < count) {
+      const uint32_t start = list->Start(sent);
+      ssize_t n = ::writev(fd_, list->Iov(start), static_cast<int>(list->End(sent) - start));
+      if (n >= 0) {
+        ++sent;
+        continue;
+      }
+      int err = errno;
+      if (err == EINTR) continue;
+      StopSending(env, err, sent, count, "writev");
+      break;
+    }
+    stats_.tx_packets += sent;
+    return sent;
+  }
+
+  // tx_names_[i] = the address at dst (ip4: its first 4 bytes).
+  void FillName(uint32_t i, const uint8_t* dst) {
+    struct sockaddr_in6& name6 = tx_names_[i];
+    memset(&name6, 0, sizeof(name6));
+    if (kind_ == Kind::kIp4) {
+      auto* name4 = reinterpret_cast<struct sockaddr_in*>(&name6);
+      name4->sin_family = AF_INET;
+      memcpy(&name4->sin_addr, dst, 4);
+    } else {
+      name6.sin6_family = AF_INET6;
+      memcpy(&name6.sin6_addr, dst, 16);
+    }
+  }
+
+  // sendmmsg of tx_msgs_[0, count) until all went or one failed (see StopSending).
+  uint32_t SendMessages(Napi::Env env, uint32_t count) {
+    uint32_t sent = 0;
+    while (sent < count) {
+      int n = ::sendmmsg(fd_, tx_msgs_.data() + sent, count - sent, MSG_DONTWAIT);
+      if (n > 0) {
+        sent += static_cast<uint32_t>(n);
+        continue;
+      }
+      int err = n < 0 ? errno : EAGAIN;
+      if (err == EINTR) continue;
+      StopSending(env, err, sent, count, "sendmmsg");
+      break;
+    }
+    stats_.tx_packets += sent;
+    return sent;
+  }
+
   Napi::Value GetStats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Object out = Napi::Object::New(env);
@@ -306,39 +509,17 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
     }
     const bool v4 = kind_ == Kind::kIp4;
     for (uint32_t i = 0; i < count; ++i) {
-      struct sockaddr_in6& name6 = tx_names_[i];
-      memset(&name6, 0, sizeof(name6));
-      if (v4) {
-        auto* name4 = reinterpret_cast<struct sockaddr_in*>(&name6);
-        name4->sin_family = AF_INET;
-        memcpy(&name4->sin_addr, dsts + i * kAddrBytes, 4);
-      } else {
-        name6.sin6_family = AF_INET6;
-        memcpy(&name6.sin6_addr, dsts + i * kAddrBytes, 16);
-      }
+      FillName(i, dsts + i * kAddrBytes);
       tx_iov_[i].iov_base = const_cast<uint8_t*>(data + offs[i]);
       tx_iov_[i].iov_len = lens[i];
       struct msghdr& hdr = tx_msgs_[i].msg_hdr;
       memset(&hdr, 0, sizeof(hdr));
-      hdr.msg_name = &name6;
+      hdr.msg_name = &tx_names_[i];
       hdr.msg_namelen = v4 ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
       hdr.msg_iov = &tx_iov_[i];
       hdr.msg_iovlen = 1;
     }
-    uint32_t sent = 0;
-    while (sent < count) {
-      int n = ::sendmmsg(fd_, tx_msgs_.data() + sent, count - sent, MSG_DONTWAIT);
-      if (n > 0) {
-        sent += static_cast<uint32_t>(n);
-        continue;
-      }
-      int err = n < 0 ? errno : EAGAIN;
-      if (err == EINTR) continue;
-      StopSending(env, err, sent, count, "sendmmsg");
-      break;
-    }
-    stats_.tx_packets += sent;
-    return sent;
+    return SendMessages(env, count);
   }
 
   // How a send loop ends on an error other than EINTR: a full queue drops the
@@ -399,7 +580,7 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
     }
     for (int i = 0; i < n; ++i) {
       const struct msghdr& hdr = rx_msgs_[i].msg_hdr;
-      const uint32_t len = std::min(rx_msgs_[i].msg_len, slot_size_);
+      const uint32_t len = std::min(rx_msgs_[i].msg_len, slot_size_ - headroom_);
       rx_lengths_[i] = len;
       if (hdr.msg_flags & MSG_TRUNC) stats_.rx_truncated += 1;
       uint8_t* src = rx_src_ + i * kAddrBytes;
@@ -412,7 +593,7 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
           memcpy(src, &sin->sin_addr, 4);
         }
         // The IPv4 header is part of the data: its destination is at 16..19.
-        if (len >= 20) memcpy(dst, rx_data_ + static_cast<size_t>(i) * slot_size_ + 16, 4);
+        if (len >= 20) memcpy(dst, rx_data_ + static_cast<size_t>(i) * slot_size_ + headroom_ + 16, 4);
         continue;
       }
       if (hdr.msg_namelen >= sizeof(struct sockaddr_in6) && rx_names_[i].sin6_family == AF_INET6) {
@@ -435,7 +616,8 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
   uint32_t ReceiveTap() {
     uint32_t count = 0;
     while (count < slots_) {
-      ssize_t n = ::read(fd_, rx_data_ + static_cast<size_t>(count) * slot_size_, slot_size_);
+      const size_t room = slot_size_ - headroom_;
+      ssize_t n = ::read(fd_, rx_data_ + static_cast<size_t>(count) * slot_size_ + headroom_, room);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -447,9 +629,9 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
       }
       // A frame longer than the slot is cut to it (read() gives no MSG_TRUNC;
       // clamp in case a kernel reports the whole frame's length).
-      if (static_cast<size_t>(n) > slot_size_) {
+      if (static_cast<size_t>(n) > room) {
         stats_.rx_truncated += 1;
-        n = static_cast<ssize_t>(slot_size_);
+        n = static_cast<ssize_t>(room);
       }
       rx_lengths_[count] = static_cast<uint32_t>(n);
       ++count;
@@ -537,6 +719,7 @@ class BatchIo : public Napi::ObjectWrap<BatchIo> {
   Kind kind_ = Kind::kIp4;
   uint32_t slots_ = 0;
   uint32_t slot_size_ = 0;
+  uint32_t headroom_ = 0;
   size_t rx_bytes_ = 0;
   bool owns_area_ = false;
   bool vnet_hdr_ = false;  // tap-vnet: frames carry a virtio_net_hdr
@@ -579,6 +762,7 @@ Napi::Value MallocTuneForDaemon(const Napi::CallbackInfo& info) {
 void InitBatch(Napi::Env env, Napi::Object exports) {
   exports.Set("mallocTuneForDaemon", Napi::Function::New(env, MallocTuneForDaemon, "mallocTuneForDaemon"));
   exports.Set("BatchIo", BatchIo::Define(env));
+  exports.Set("SendList", SendList::Define(env));
   exports.Set("batchArea", Napi::Function::New(env, BatchIo::CreateArea, "batchArea"));
 }
 

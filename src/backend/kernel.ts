@@ -24,13 +24,26 @@ import {
   parseLink,
 } from '../netlink/link.ts';
 import { type NetlinkError, RtnlSocket, type RtnlTransport } from '../netlink/socket.ts';
-import { BackendError, type TunnelBackend, type TunnelStatus, zeroCounters } from './types.ts';
+import {
+  BackendError,
+  type TunnelBackend,
+  type TunnelStateChange,
+  type TunnelStatus,
+  zeroCounters,
+} from './types.ts';
 
 export interface KernelBackendOptions {
   /** Defaults to a NETLINK_ROUTE socket in the caller's network namespace. */
   transport?: RtnlTransport;
   /** Underlay interface name to ifindex (default: SIOCGIFINDEX through the addon). */
   indexOf?: (name: string) => number;
+  /**
+   * Called once per carrier or keepalive state change of a tunnel (the daemon logs it). The module
+   * runs the keepalive machine, so the backend learns of changes by reading the links every
+   * `watchIntervalMs` (default 1000) while it has tunnels: one dump per interval, not per tunnel.
+   */
+  onStateChange?: (change: TunnelStateChange) => void;
+  watchIntervalMs?: number;
 }
 
 /** What to tell a user whose kernel does not know the eoip kinds. */
@@ -69,10 +82,52 @@ export class KernelBackend implements TunnelBackend {
   private readonly indexOf: (name: string) => number;
   private readonly tunnels = new Map<string, TunnelConfig>();
   private seq = Math.floor(Math.random() * 0x7fffffff);
+  private readonly onStateChange: ((change: TunnelStateChange) => void) | null;
+  private readonly watchIntervalMs: number;
+  /** The state and carrier last reported (or first seen) per tunnel. */
+  private readonly seen = new Map<string, { state: LinkState; carrier: boolean }>();
+  private watchTimer: NodeJS.Timeout | null = null;
 
   constructor(options: KernelBackendOptions = {}) {
     this.rtnl = options.transport ?? new RtnlSocket();
     this.indexOf = options.indexOf ?? ((n) => nativeLink.getIndex(n));
+    this.onStateChange = options.onStateChange ?? null;
+    this.watchIntervalMs = options.watchIntervalMs ?? 1000;
+  }
+
+  /** Remembers a tunnel's state as the baseline for changes, and starts watching if nobody does. */
+  private track(st: TunnelStatus): void {
+    this.seen.set(st.config.name, { state: st.state, carrier: st.carrier });
+    if (this.onStateChange === null || this.watchTimer !== null) return;
+    this.watchTimer = setInterval(() => this.checkStates(), this.watchIntervalMs);
+    this.watchTimer.unref();
+  }
+
+  /**
+   * Reads every tunnel's link once and reports each tunnel whose carrier or keepalive state moved
+   * since the last look. A failed read is skipped: the next interval tries again.
+   */
+  checkStates(): void {
+    if (this.onStateChange === null || this.tunnels.size === 0) return;
+    let statuses: TunnelStatus[];
+    try {
+      statuses = this.list();
+    } catch {
+      return;
+    }
+    for (const st of statuses) {
+      const before = this.seen.get(st.config.name);
+      this.seen.set(st.config.name, { state: st.state, carrier: st.carrier });
+      if (before === undefined || (before.state === st.state && before.carrier === st.carrier)) continue;
+      this.onStateChange({
+        tunnel: st.config.name,
+        backend: 'kernel',
+        previous: before.state,
+        state: st.state,
+        carrier: st.carrier,
+        cause: st.state === 'up' ? 'keepalive' : st.state === 'down' ? 'timeout' : 'config',
+      });
+    }
   }
 
   private nextSeq(): number {
@@ -143,7 +198,9 @@ export class KernelBackend implements TunnelBackend {
       );
     }
     this.tunnels.set(config.name, config);
-    return this.statusOf(config);
+    const st = this.statusOf(config);
+    this.track(st);
+    return st;
   }
 
   async change(name: string, next: TunnelConfig): Promise<TunnelStatus> {
@@ -166,7 +223,9 @@ export class KernelBackend implements TunnelBackend {
       }
     }
     this.tunnels.set(name, next);
-    return this.statusOf(next);
+    const st = this.statusOf(next);
+    this.track(st);
+    return st;
   }
 
   async delete(name: string): Promise<void> {
@@ -175,6 +234,7 @@ export class KernelBackend implements TunnelBackend {
     const current = this.find(name);
     if (current !== null) this.perform((seq) => deleteLinkRequest(seq, current.index), config);
     this.tunnels.delete(name);
+    this.seen.delete(name);
   }
 
   list(): TunnelStatus[] {
@@ -216,6 +276,8 @@ export class KernelBackend implements TunnelBackend {
 
   /** The links stay unless asked: the kernel runs them, daemon or not. */
   async close(options: { keepInterfaces: boolean }): Promise<void> {
+    if (this.watchTimer !== null) clearInterval(this.watchTimer);
+    this.watchTimer = null;
     if (!options.keepInterfaces) {
       for (const name of [...this.tunnels.keys()]) await this.delete(name).catch(() => undefined);
     }

@@ -10,9 +10,13 @@ import {
   isNativeSystemError,
   link,
   raw,
+  SendList,
   TunOffload,
   tap,
 } from '../native/index.ts';
+
+export { SendList };
+
 import { IPPROTO_ETHERIP, IPPROTO_GRE } from '../wire/ipv4.ts';
 
 /** Socket buffers big enough to ride out a burst while JS is busy elsewhere. */
@@ -63,6 +67,8 @@ export interface NativeIo {
     onGone: (errno: number) => void,
     /** Open with IFF_VNET_HDR and ask for checksum, TSO and USO offloads (probed, falling back). */
     offload: boolean,
+    /** Frames land this many bytes into their slot (room for a tunnel header in front, in place). */
+    headroom: number,
   ): BatchPort;
   /** Closes the port and removes the tap device. */
   deleteTap(name: string, port: BatchPort): void;
@@ -85,8 +91,8 @@ export interface NativeIo {
     dsts: Uint8Array,
     count: number,
   ): number;
-  /** Writes one frame to a tap; false if the kernel would not take it. */
-  writeFrame(port: BatchPort, buf: Buffer, off: number, len: number): boolean;
+  /** Sends messages [0, count) of `list`; returns how many the kernel took (0 when the first failed). */
+  sendList(port: BatchPort, list: SendList, count: number): number;
 }
 
 /** A BatchIo with the fd it polls and one-message send arrays for single writes. */
@@ -95,7 +101,6 @@ class Port implements BatchPort {
   readonly rxLengths: Uint32Array;
   readonly rxSrc: Uint8Array;
   readonly rxDst: Uint8Array;
-  readonly one = { offsets: new Uint32Array(1), lengths: new Uint32Array(1), dsts: new Uint8Array(16) };
   private countersClosed = false;
   vnetHdr = false;
   offload = 'off';
@@ -188,7 +193,7 @@ export function nativeIo(onFilterRefused: (reason: string) => void = () => {}): 
   let tapArea: { area: BatchArea; slots: number; slotSize: number } | null = null;
   return {
     linkExists: (name) => link.exists(name),
-    openTap(name, slots, slotSize, onBatch, onGone, offload) {
+    openTap(name, slots, slotSize, onBatch, onGone, offload, headroom) {
       const handle = tap.open(name, true, offload);
       try {
         const mode = offload ? probeOffloads(handle.fd) : 'off';
@@ -196,7 +201,7 @@ export function nativeIo(onFilterRefused: (reason: string) => void = () => {}): 
         if (!tapArea || tapArea.slots < slots || tapArea.slotSize !== slotSize)
           tapArea = { area: batchArea(slots, slotSize), slots, slotSize };
         const kind = offload ? 'tap-vnet' : 'tap';
-        const io = new BatchIo(handle.fd, kind, slots, slotSize, onBatch, onGone, tapArea.area);
+        const io = new BatchIo(handle.fd, kind, slots, slotSize, onBatch, onGone, tapArea.area, headroom);
         const port = new Port(handle.fd, io, slotSize);
         port.vnetHdr = offload;
         port.offload = mode;
@@ -242,11 +247,13 @@ export function nativeIo(onFilterRefused: (reason: string) => void = () => {}): 
       }
     },
     send: (p, buf, offsets, lengths, dsts, count) => sendBatch(port(p), buf, offsets, lengths, dsts, count),
-    writeFrame(p, buf, off, len) {
-      const q = port(p);
-      q.one.offsets[0] = off;
-      q.one.lengths[0] = len;
-      return sendBatch(q, buf, q.one.offsets, q.one.lengths, q.one.dsts, 1) === 1;
+    sendList(p, list, count) {
+      try {
+        return port(p).io.sendList(list, count);
+      } catch (err) {
+        if (isNativeSystemError(err)) return 0;
+        throw err;
+      }
     },
   };
 }

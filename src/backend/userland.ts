@@ -4,6 +4,7 @@
  * native addon, and the datapath and keepalive machine of src/eoip.
  */
 import { constants } from 'node:os';
+import { Coalescer } from '../eoip/coalesce.ts';
 import type { Family, KeepaliveConfig, TunnelConfig } from '../eoip/config.ts';
 import {
   createRxResult,
@@ -20,17 +21,27 @@ import {
   createVnetHeader,
   decodeVnetHeader,
   GsoType,
-  type Segments,
+  SegmentError,
   segment,
   VNET_HDR_LENGTH,
   VnetFlags,
 } from '../eoip/offload.ts';
+import {
+  addPiece,
+  clearPieces,
+  endMessage,
+  FRAMES,
+  HEADERS,
+  hasRoom,
+  type PieceList,
+  pieceList,
+} from '../eoip/pieces.ts';
 import { remoteKey, TunnelTable } from '../eoip/table.ts';
 import * as eoip from '../wire/eoip.ts';
 import * as eoipv6 from '../wire/eoipv6.ts';
 import { parseAddress as parse4 } from '../wire/ipv4.ts';
 import { parseAddress as parse6 } from '../wire/ipv6.ts';
-import { type BatchPort, type NativeIo, nativeIo } from './native-io.ts';
+import { type BatchPort, type NativeIo, nativeIo, SendList } from './native-io.ts';
 import {
   BackendError,
   type TunnelBackend,
@@ -46,9 +57,12 @@ const SOCKET_SLOT_SIZE = 65536;
 const TAP_SLOTS = 32;
 /** A 64 KB TSO superframe (65535 bytes of IP + Ethernet) behind its virtio-net header. */
 const TAP_SLOT_SIZE = 65536 + 64;
+/** Tap frames are read this far into their slot: the EoIP header is written in front of them in place. */
+const TAP_HEADROOM = eoip.EOIP_HEADER_LENGTH;
 /** Messages per sendmmsg towards the wire (a batch of superframes is hundreds of segments). */
 const TX_MESSAGES = 1024;
-const TX_BYTES = 2 << 20;
+/** A segment's header piece at most: tunnel header, Ethernet + VLAN tag, IP and TCP with options. */
+const SEGMENT_HEADER_BYTES = eoip.EOIP_HEADER_LENGTH + 18 + 60 + 60;
 const ADDRESS_BYTES = 16;
 /** How often a tunnel whose tap was deleted looks for an interface of its name again. */
 const REATTACH_INTERVAL_MS = 1000;
@@ -97,10 +111,27 @@ interface SocketGroup {
   family: Family;
   port: BatchPort;
   users: number;
+  /** A keepalive is built here. */
   tx: Buffer;
   txOffsets: Uint32Array;
   txLengths: Uint32Array;
   txDsts: Uint8Array;
+}
+
+/**
+ * One direction's outgoing batch: the native list the addon sends from and the same arrays seen
+ * as a PieceList (frames in place in a receive area, headers in `headers`).
+ */
+interface Outgoing {
+  send: SendList;
+  list: PieceList;
+}
+
+function outgoing(messages: number, pieces: number, headerBytes: number): Outgoing {
+  const send = new SendList(messages, pieces);
+  const headers = Buffer.alloc(headerBytes);
+  send.setBuffer(HEADERS, headers);
+  return { send, list: pieceList(send, headers) };
 }
 
 export class UserlandBackend implements TunnelBackend {
@@ -110,8 +141,10 @@ export class UserlandBackend implements TunnelBackend {
   private readonly log: (line: string) => void;
   private readonly tapOffload: boolean;
   private readonly vnet = createVnetHeader();
-  /** Segments of the current batch, in the sending group's tx arrays. */
-  private readonly segs: Segments = { offsets: new Uint32Array(0), lengths: new Uint32Array(0), count: 0 };
+  /** Tap to wire: frames and segments of one tap batch, sent by one sendmmsg per full list. */
+  private wire: Outgoing | null = null;
+  /** Wire to tap: the frames of one socket batch for one tap, coalesced, written in one call. */
+  private toTap: (Outgoing & { coalescer: Coalescer }) | null = null;
   private readonly onStateChange: (change: TunnelStateChange) => void;
   private readonly tunnels = new Map<string, UserTunnel>();
   private readonly table = new TunnelTable<UserTunnel>();
@@ -215,6 +248,7 @@ export class UserlandBackend implements TunnelBackend {
       (count) => this.onTapBatch(tunnel(), count),
       (errno) => this.onTapGone(tunnel(), errno),
       this.tapOffload,
+      TAP_HEADROOM,
     );
   }
 
@@ -375,10 +409,10 @@ export class UserlandBackend implements TunnelBackend {
         (count) => this.onSocketBatch(group, count),
       ),
       users: 1,
-      tx: Buffer.alloc(TX_BYTES),
-      txOffsets: new Uint32Array(TX_MESSAGES),
-      txLengths: new Uint32Array(TX_MESSAGES),
-      txDsts: new Uint8Array(TX_MESSAGES * ADDRESS_BYTES),
+      tx: Buffer.alloc(eoip.EOIP_HEADER_LENGTH),
+      txOffsets: new Uint32Array(1),
+      txLengths: new Uint32Array(1),
+      txDsts: new Uint8Array(ADDRESS_BYTES),
     };
     this.groups.set(key, group);
     if (!this.counting.has(group.family)) this.countWith(group.family, group);
@@ -413,6 +447,14 @@ export class UserlandBackend implements TunnelBackend {
     const port = group.port;
     const buf = port.rxBuffer;
     const rx = this.rx;
+    if (!this.toTap) {
+      const out = outgoing(SOCKET_SLOTS, 2 * SOCKET_SLOTS, SOCKET_SLOTS * VNET_HDR_LENGTH);
+      this.toTap = { ...out, coalescer: new Coalescer(out.list) };
+    }
+    const toTap = this.toTap;
+    toTap.send.setBuffer(FRAMES, buf);
+    clearPieces(toTap.list);
+    let writing: UserTunnel | null = null;
     for (let i = 0; i < count; i++) {
       const off = i * port.slotSize;
       const len = port.rxLengths[i]!;
@@ -440,19 +482,47 @@ export class UserlandBackend implements TunnelBackend {
         continue;
       }
       if (!tunnel || tunnel.group !== group) continue; // another socket of ours delivers it too
-      if (rx.keepalive) this.onKeepalive(tunnel);
-      else this.deliver(tunnel, buf, rx.frameOffset, rx.frameLength);
+      if (rx.keepalive) {
+        this.onKeepalive(tunnel);
+        continue;
+      }
+      if (tunnel.vanished) {
+        tunnel.counters.txErrors++;
+        continue;
+      }
+      if (tunnel !== writing) {
+        if (writing) this.writeToTap(writing);
+        writing = tunnel;
+      }
+      if (tunnel.tap.vnetHdr) {
+        if (!toTap.coalescer.hasRoom()) this.writeToTap(tunnel);
+        toTap.coalescer.add(buf, rx.frameOffset, rx.frameLength);
+      } else {
+        if (!hasRoom(toTap.list, 1, 1, 0)) this.writeToTap(tunnel);
+        addPiece(toTap.list, FRAMES, rx.frameOffset, rx.frameLength);
+        endMessage(toTap.list, 1, rx.frameLength);
+      }
     }
+    if (writing) this.writeToTap(writing);
   }
 
-  private deliver(tunnel: UserTunnel, buf: Buffer, off: number, len: number): void {
-    const written = !tunnel.vanished && this.io.writeFrame(tunnel.tap, buf, off, len);
-    if (written) {
-      tunnel.counters.rxPackets++;
-      tunnel.counters.rxBytes += len;
-    } else {
-      tunnel.counters.txErrors++;
+  /** Writes what is queued for `tunnel`'s tap (the open superframe closed first) and counts it. */
+  private writeToTap(tunnel: UserTunnel): void {
+    const { send, list, coalescer } = this.toTap!;
+    coalescer.finish();
+    const n = list.messages;
+    if (n === 0) return;
+    const written = this.io.sendList(tunnel.tap, send, n);
+    const c = tunnel.counters;
+    for (let i = 0; i < n; i++) {
+      if (i < written) {
+        c.rxPackets += list.msgFrames[i]!;
+        c.rxBytes += list.msgBytes[i]!;
+      } else {
+        c.txErrors += list.msgFrames[i]!;
+      }
     }
+    clearPieces(list);
   }
 
   private onKeepalive(tunnel: UserTunnel): void {
@@ -464,23 +534,25 @@ export class UserlandBackend implements TunnelBackend {
   }
 
   /**
-   * Frames from the tap to the wire, one sendmmsg per batch (or per full tx area). With tap
-   * offloads a frame may be a TSO/USO superframe, segmented here into frames of the tunnel MTU,
-   * or a frame whose L4 checksum the kernel left to us (NEEDS_CSUM).
+   * Frames from the tap to the wire, one sendmmsg per batch (or per full list). A frame gets its
+   * EoIP header written in front of it where it was read (the tap reads TAP_HEADROOM bytes into
+   * its slot); with tap offloads a frame may be a TSO/USO superframe, segmented here into frames of
+   * the tunnel MTU whose headers are copies and whose payloads stay in place, or a frame whose L4
+   * checksum the kernel left to us (NEEDS_CSUM).
    */
   private onTapBatch(tunnel: UserTunnel, count: number): void {
     const tap = tunnel.tap;
-    const g = tunnel.group;
     const v4 = tunnel.family === 4;
-    const encapsulate = v4 ? encapsulate4 : encapsulate6;
-    const headroom = v4 ? eoip.EOIP_HEADER_LENGTH : eoipv6.EOIPV6_HEADER_LENGTH;
+    const tunnelHeader = v4 ? eoip.EOIP_HEADER_LENGTH : eoipv6.EOIPV6_HEADER_LENGTH;
     const vh = this.vnet;
-    const segs = this.segs;
     const buf = tap.rxBuffer;
-    let n = 0;
-    let used = 0;
+    if (!this.wire) this.wire = outgoing(TX_MESSAGES, 2 * TX_MESSAGES, TX_MESSAGES * SEGMENT_HEADER_BYTES);
+    const wire = this.wire;
+    const list = wire.list;
+    wire.send.setBuffer(FRAMES, buf);
+    clearPieces(list);
     for (let i = 0; i < count; i++) {
-      let off = i * tap.slotSize;
+      let off = i * tap.slotSize + TAP_HEADROOM;
       let len = tap.rxLengths[i]!;
       if (tap.vnetHdr) {
         if (len < VNET_HDR_LENGTH) continue;
@@ -488,32 +560,21 @@ export class UserlandBackend implements TunnelBackend {
         off += VNET_HDR_LENGTH;
         len -= VNET_HDR_LENGTH;
         if (vh.gsoType !== GsoType.NONE) {
-          // Room for a full superframe's segments, else send what is queued first.
-          const slot = (headroom + vh.csumStart + 60 + vh.gsoSize + 7) & ~7;
-          const most = Math.ceil(len / Math.max(1, vh.gsoSize)) + 1;
-          if (n + most > TX_MESSAGES || used + most * slot > TX_BYTES) {
-            this.sendQueued(tunnel, n);
-            n = 0;
-            used = 0;
+          let made = segment(buf, off, len, vh, list, tunnelHeader);
+          if (made === SegmentError.NO_ROOM && list.messages > 0) {
+            this.sendToWire(tunnel);
+            made = segment(buf, off, len, vh, list, tunnelHeader);
           }
-          for (let k = 0; k < most && n + k < TX_MESSAGES; k++) g.txOffsets[n + k] = used + k * slot;
-          segs.offsets = g.txOffsets;
-          segs.lengths = g.txLengths;
-          segs.count = n;
-          const made = segment(buf, off, len, vh, g.tx, segs, headroom, slot);
           if (made < 0) {
             tunnel.counters.txErrors++;
             continue;
           }
-          for (let k = n; k < n + made; k++) {
-            const at = g.txOffsets[k]!;
-            const frameLength = g.txLengths[k]! - headroom;
-            if (v4) eoip.writeHeader(g.tx, at, frameLength, tunnel.tunnelId);
-            else eoipv6.writeHeader(g.tx, at, tunnel.tunnelId);
-            g.txDsts.set(tunnel.dst, k * ADDRESS_BYTES);
+          for (let m = list.messages - made; m < list.messages; m++) {
+            const at = list.pieceOff[m === 0 ? 0 : list.msgEnd[m - 1]!]!;
+            const frameLength = list.msgBytes[m]! - tunnelHeader;
+            if (v4) eoip.writeHeader(list.headers, at, frameLength, tunnel.tunnelId);
+            else eoipv6.writeHeader(list.headers, at, tunnel.tunnelId);
           }
-          n += made;
-          used += made * slot;
           continue;
         }
         if ((vh.flags & VnetFlags.NEEDS_CSUM) !== 0 && !completeChecksum(buf, off, len, vh)) {
@@ -521,27 +582,30 @@ export class UserlandBackend implements TunnelBackend {
           continue;
         }
       }
-      if (n === TX_MESSAGES || used + headroom + len > TX_BYTES) {
-        this.sendQueued(tunnel, n);
-        n = 0;
-        used = 0;
-      }
-      g.txOffsets[n] = used;
-      g.txLengths[n] = encapsulate(tunnel.tunnelId, buf, off, len, g.tx, used);
-      g.txDsts.set(tunnel.dst, n * ADDRESS_BYTES);
-      used += (g.txLengths[n]! + 7) & ~7;
-      n++;
+      if (!hasRoom(list, 1, 1, 0)) this.sendToWire(tunnel);
+      const at = off - tunnelHeader;
+      (v4 ? encapsulate4 : encapsulate6)(tunnel.tunnelId, buf, off, len, buf, at);
+      addPiece(list, FRAMES, at, tunnelHeader + len);
+      endMessage(list, 1, tunnelHeader + len);
     }
-    this.sendQueued(tunnel, n);
+    this.sendToWire(tunnel);
   }
 
-  private sendQueued(tunnel: UserTunnel, n: number): void {
+  /** Sends the wire list to `tunnel`'s remote in one sendmmsg and counts it. */
+  private sendToWire(tunnel: UserTunnel): void {
+    const { send, list } = this.wire!;
+    const n = list.messages;
     if (n === 0) return;
-    const g = tunnel.group;
-    const sent = this.io.send(g.port, g.tx, g.txOffsets, g.txLengths, g.txDsts, n);
-    for (let i = 0; i < sent; i++) tunnel.counters.txBytes += g.txLengths[i]!;
-    tunnel.counters.txPackets += sent;
-    tunnel.counters.txErrors += n - sent;
+    const dsts = send.dsts;
+    const dst = tunnel.dst;
+    const width = tunnel.family === 4 ? 4 : ADDRESS_BYTES;
+    for (let m = 0; m < n; m++) for (let k = 0; k < width; k++) dsts[m * ADDRESS_BYTES + k] = dst[k]!;
+    const sent = this.io.sendList(tunnel.group.port, send, n);
+    const c = tunnel.counters;
+    for (let i = 0; i < sent; i++) c.txBytes += list.msgBytes[i]!;
+    c.txPackets += sent;
+    c.txErrors += n - sent;
+    clearPieces(list);
   }
 
   // --- keepalive timers --------------------------------------------------------------------

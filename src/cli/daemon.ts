@@ -157,7 +157,7 @@ async function runDaemon(configFile: string | null, opts: ServiceOptions): Promi
     // The documented switch for kernels (or peers) where tap offloads misbehave.
     tapOffload: process.env.GREOIP_TAP_OFFLOAD !== 'off',
   });
-  const kernel = new KernelBackend();
+  const kernel = new KernelBackend({ onStateChange: (c) => logStateChange(log, c) });
   const probes = new DaemonProbes((line) => log.info(line));
   const daemon = new Daemon({
     paths: runtimePaths(),

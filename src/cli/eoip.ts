@@ -87,7 +87,9 @@ async function startDaemon(): Promise<void> {
   } catch (err) {
     throw new CliError(`cannot start the greoip daemon: ${(err as Error).message}`);
   }
-  const child = spawn(process.execPath, [...process.execArgv, greoipEntry(), 'daemon'], {
+  // The V8 flag greoip's own #! line gives the daemon (see src/cli/greoip.ts).
+  const v8Flags = process.execArgv.includes('--no-memory-reducer') ? [] : ['--no-memory-reducer'];
+  const child = spawn(process.execPath, [...process.execArgv, ...v8Flags, greoipEntry(), 'daemon'], {
     detached: true,
     stdio: ['ignore', logFd, logFd],
   });

@@ -1,5 +1,5 @@
 /**
- * src/eoip/: the EoIP core: tunnel config shape, tunnel table, receive checks, encapsulation, offload segmentation, RouterOS keepalive.
+ * src/eoip/: the EoIP core: tunnel config shape, tunnel table, receive checks, encapsulation, offload segmentation and coalescing, RouterOS keepalive.
  * May import: src/wire only: no I/O, clocks are injected.
  */
 /**

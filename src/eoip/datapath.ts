@@ -154,7 +154,9 @@ export function receive6<T extends DatapathTunnel>(
 /**
  * Writes the EoIP payload (header + frame) for `frame[frameOff, +frameLen)`
  * at `out[outOff]`; the kernel adds the IPv4 header. A zero-length frame is a
- * keepalive. Returns the bytes written.
+ * keepalive. Returns the bytes written. When the frame already sits right
+ * after the header's place (`out` is `frame` and outOff + 8 = frameOff: a tap
+ * frame read behind headroom) only the header is written.
  */
 export function encapsulate4(
   tunnelId: number,
@@ -165,7 +167,7 @@ export function encapsulate4(
   outOff: number,
 ): number {
   eoip.writeHeader(out, outOff, frameLen, tunnelId);
-  out.set(frame.subarray(frameOff, frameOff + frameLen), outOff + eoip.EOIP_HEADER_LENGTH);
+  placeFrame(frame, frameOff, frameLen, out, outOff + eoip.EOIP_HEADER_LENGTH);
   return eoip.EOIP_HEADER_LENGTH + frameLen;
 }
 
@@ -179,6 +181,26 @@ export function encapsulate6(
   outOff: number,
 ): number {
   eoipv6.writeHeader(out, outOff, tunnelId);
-  out.set(frame.subarray(frameOff, frameOff + frameLen), outOff + eoipv6.EOIPV6_HEADER_LENGTH);
+  placeFrame(frame, frameOff, frameLen, out, outOff + eoipv6.EOIPV6_HEADER_LENGTH);
   return eoipv6.EOIPV6_HEADER_LENGTH + frameLen;
+}
+
+/**
+ * Puts the frame at out[at] unless it is there already (the backend's case: nothing to copy). A
+ * short frame is copied by a loop (no subarray view to allocate); a long one by set(), whose native
+ * copy beats a JS byte loop by far (bench/codec: 0.47 M pkt/s at 1500 bytes with the loop).
+ */
+function placeFrame(
+  frame: Uint8Array,
+  frameOff: number,
+  frameLen: number,
+  out: Uint8Array,
+  at: number,
+): void {
+  if (out === frame) {
+    if (at !== frameOff) out.copyWithin(at, frameOff, frameOff + frameLen);
+    return;
+  }
+  if (frameLen > 64) out.set(frame.subarray(frameOff, frameOff + frameLen), at);
+  else for (let i = 0; i < frameLen; i++) out[at + i] = frame[frameOff + i]!;
 }

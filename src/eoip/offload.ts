@@ -2,7 +2,8 @@
  * Tap offloads, pure: the virtio-net header a tap opened with IFF_VNET_HDR
  * puts before every frame, the checksum a frame marked NEEDS_CSUM still
  * lacks, and the segmentation of a TSO/USO superframe into frames of at most
- * the tunnel MTU. No I/O; the backend reads and writes the bytes.
+ * the tunnel MTU (the reverse, coalescing, is in coalesce.ts). No I/O; the backend reads and
+ * writes the bytes.
  *
  * virtio_net_hdr (10 bytes, little-endian as the tap gives it on x86 and arm):
  *   0 flags (1 = NEEDS_CSUM, 2 = DATA_VALID)   1 gso_type (0 none, 1 TCPv4,
@@ -10,6 +11,7 @@
  *   8 csum_offset
  */
 import { finishChecksum, sumWords, sumWordsWide } from '../wire/checksum.ts';
+import { addPiece, endMessage, FRAMES, HEADERS, hasRoom, type PieceList, takeHeader } from './pieces.ts';
 
 export const VNET_HDR_LENGTH = 10;
 export const VnetFlags = { NEEDS_CSUM: 1, DATA_VALID: 2 } as const;
@@ -62,41 +64,31 @@ export function completeChecksum(frame: Uint8Array, off: number, len: number, h:
   return true;
 }
 
-/** Where one segment went: `out[offsets[i] .. + lengths[i])` is an Ethernet frame. */
-export interface Segments {
-  offsets: Uint32Array;
-  lengths: Uint32Array;
-  count: number;
-}
-
 /** Why a superframe could not be segmented (the caller counts it and drops it). */
 export const SegmentError = {
   /** Not Ethernet + IPv4/IPv6 + TCP/UDP as the header claims. */
   MALFORMED: -1,
-  /** More segments than the caller has slots, or bytes than it has room for. */
+  /** More segments, pieces or header bytes than the list has room for. */
   NO_ROOM: -2,
 } as const;
 
 /**
- * Cuts the superframe `frame[off, off+len)` described by `h` (gso_type TCPV4,
- * TCPV6 or UDP_L4) into frames of one header and at most gso_size payload
- * bytes. Segment i is written at `seg.offsets[seg.count + i] + headroom`
- * (the headroom is left for the caller's tunnel header) with its length in
- * `seg.lengths`, which gets headroom added too. Per segment: IPv4 total
- * length, identification (+1 each) and header checksum, or the IPv6 payload
- * length; TCP sequence number, CWR on the first only, FIN and PSH on the last
- * only; UDP length; and the complete L4 checksum. Returns the number of
- * segments, or a SegmentError.
+ * Cuts the superframe `frame[off, off+len)` described by `h` (gso_type TCPV4, TCPV6 or UDP_L4)
+ * into frames of one header and at most gso_size payload bytes, appended to `list` as messages of
+ * two pieces: a copy of the headers in the list's header area, `prefix` bytes after the start of
+ * the piece (left for the caller's tunnel header, which the piece includes), then the payload where
+ * it lies in `frame` (buffer FRAMES: nothing of it is copied). Per segment: IPv4 total length,
+ * identification (+1 each) and header checksum, or the IPv6 payload length; TCP sequence number,
+ * CWR on the first only, FIN and PSH on the last only; UDP length; and the complete L4 checksum.
+ * Returns the number of segments, or a SegmentError.
  */
 export function segment(
   frame: Uint8Array,
   off: number,
   len: number,
   h: VnetHeader,
-  out: Uint8Array,
-  seg: Segments,
-  headroom: number,
-  slotSize: number,
+  list: PieceList,
+  prefix: number,
 ): number {
   let l3 = ETH_HEADER;
   let ethertype = (frame[off + 12]! << 8) | frame[off + 13]!;
@@ -116,8 +108,7 @@ export function segment(
   if (headers > len || mss === 0) return SegmentError.MALFORMED;
   const payload = len - headers;
   const count = Math.max(1, Math.ceil(payload / mss));
-  if (seg.count + count > seg.offsets.length || headroom + headers + mss > slotSize)
-    return SegmentError.NO_ROOM;
+  if (!hasRoom(list, count, 2 * count, count * (prefix + headers))) return SegmentError.NO_ROOM;
 
   const id0 = v4 ? (frame[off + l3 + 4]! << 8) | frame[off + l3 + 5]! : 0;
   const seq0 = udp
@@ -128,12 +119,13 @@ export function segment(
   // The pseudo-header's addresses and protocol are the same for every segment.
   const addrStart = off + l3 + (v4 ? 12 : 8);
   const pseudo = sumWords(frame, addrStart, addrStart + (v4 ? 8 : 32), protocol);
+  const out = list.headers;
 
   for (let i = 0; i < count; i++) {
     const chunk = Math.min(mss, payload - i * mss);
-    const at = seg.offsets[seg.count + i]! + headroom;
+    const piece = takeHeader(list, prefix + headers);
+    const at = piece + prefix;
     out.set(frame.subarray(off, off + headers), at);
-    out.set(frame.subarray(off + headers + i * mss, off + headers + i * mss + chunk), at + headers);
     const l4Length = headers - l4 + chunk;
     if (v4) {
       const total = headers - l3 + chunk;
@@ -172,12 +164,16 @@ export function segment(
     }
     out[csumField] = 0;
     out[csumField + 1] = 0;
-    let sum = finishChecksum(sumWordsWide(out, at + l4, at + headers + chunk, pseudo + l4Length));
+    // The L4 header is a whole number of 16-bit words: its sum and the payload's simply add.
+    const payloadAt = off + headers + i * mss;
+    const headerSum = sumWords(out, at + l4, at + headers, pseudo + l4Length);
+    let sum = finishChecksum(sumWordsWide(frame, payloadAt, payloadAt + chunk, headerSum));
     if (udp && sum === 0) sum = 0xffff; // 0 means "no checksum" in UDP
     out[csumField] = sum >>> 8;
     out[csumField + 1] = sum & 0xff;
-    seg.lengths[seg.count + i] = headroom + headers + chunk;
+    addPiece(list, HEADERS, piece, prefix + headers);
+    addPiece(list, FRAMES, payloadAt, chunk);
+    endMessage(list, 1, prefix + headers + chunk);
   }
-  seg.count += count;
   return count;
 }

@@ -128,7 +128,17 @@ interface NativeBatchIo {
   stop(): void;
   close(): void;
   send(buf: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, dsts: Uint8Array, count: number): number;
+  sendList(list: NativeSendList, count: number): number;
   stats(): BatchStats;
+}
+
+interface NativeSendList {
+  readonly pieceBuf: Uint8Array;
+  readonly pieceOff: Uint32Array;
+  readonly pieceLen: Uint32Array;
+  readonly msgEnd: Uint32Array;
+  readonly dsts: Uint8Array;
+  setBuffer(index: number, buf: Uint8Array): void;
 }
 
 interface NativeAddon {
@@ -159,7 +169,9 @@ interface NativeAddon {
     onBatch: OnBatch,
     onError?: OnError,
     area?: BatchArea,
+    headroom?: number,
   ) => NativeBatchIo;
+  SendList: new (maxMessages: number, maxPieces: number) => NativeSendList;
   batchArea(slots: number, slotSize: number): BatchArea;
   mallocTuneForDaemon(): void;
 }
@@ -343,8 +355,13 @@ export class BatchIo {
     onError?: OnError,
     /** Receive into this shared area (see batchArea) instead of one of its own. */
     area?: BatchArea,
+    /**
+     * Each message lands this many bytes into its slot (at most slotSize - 1 bytes long): room for a
+     * header written in front of it in place. rxLengths count the message only.
+     */
+    headroom = 0,
   ) {
-    this.#native = new (loadNative().BatchIo)(fd, kind, slots, slotSize, onBatch, onError, area);
+    this.#native = new (loadNative().BatchIo)(fd, kind, slots, slotSize, onBatch, onError, area, headroom);
     this.rxBuffer = this.#native.rxBuffer;
     this.rxLengths = this.#native.rxLengths;
     this.rxSrc = this.#native.rxSrc;
@@ -379,7 +396,50 @@ export class BatchIo {
     return this.#native.send(buf, offsets, lengths, dsts, count);
   }
 
+  /**
+   * Sends messages [0, count) of `list` (see SendList), with send()'s return and error semantics.
+   * Sockets: one sendmmsg; taps: one writev per message (a tap-vnet message begins with its
+   * virtio_net_hdr, which send() adds by itself).
+   */
+  sendList(list: SendList, count: number): number {
+    return this.#native.sendList(list.native, count);
+  }
+
   stats(): BatchStats {
     return this.#native.stats();
+  }
+}
+
+/**
+ * Messages made of pieces (scatter-gather I/O) for BatchIo.sendList, described in typed arrays
+ * filled in place: piece p lies in buffer pieceBuf[p] (bound with setBuffer) at pieceOff[p], pieceLen[p]
+ * bytes long; message i is pieces msgEnd[i - 1] (0 for i = 0) up to msgEnd[i], sent to the address at
+ * dsts[i * 16..] (sockets). Every piece is checked against its buffer on each send. A message has at
+ * most 1024 pieces.
+ */
+export class SendList {
+  readonly pieceBuf: Uint8Array;
+  readonly pieceOff: Uint32Array;
+  readonly pieceLen: Uint32Array;
+  readonly msgEnd: Uint32Array;
+  readonly dsts: Uint8Array;
+  /** @internal */
+  readonly native: NativeSendList;
+  readonly #buffers: (Uint8Array | null)[] = [null, null, null, null];
+
+  constructor(maxMessages: number, maxPieces: number) {
+    this.native = new (loadNative().SendList)(maxMessages, maxPieces);
+    this.pieceBuf = this.native.pieceBuf;
+    this.pieceOff = this.native.pieceOff;
+    this.pieceLen = this.native.pieceLen;
+    this.msgEnd = this.native.msgEnd;
+    this.dsts = this.native.dsts;
+  }
+
+  /** Binds buffer `index` (0-3); a no-op when it is bound to `buf` already. */
+  setBuffer(index: number, buf: Uint8Array): void {
+    if (this.#buffers[index] === buf) return;
+    this.native.setBuffer(index, buf);
+    this.#buffers[index] = buf;
   }
 }

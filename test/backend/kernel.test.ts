@@ -7,7 +7,7 @@
  */
 import test from 'ava';
 import { KernelBackend } from '../../src/backend/kernel.ts';
-import { BackendError } from '../../src/backend/types.ts';
+import { BackendError, type TunnelStateChange } from '../../src/backend/types.ts';
 import { completeTunnel } from '../../src/config/validate.ts';
 import {
   EOIP_ATTR,
@@ -185,4 +185,47 @@ test('an underlay link that does not exist is named before anything is sent', as
   const err = await t.throwsAsync(backend.create({ ...V4, link: 'eth9' }), { instanceOf: BackendError });
   t.is(err?.field, 'link');
   t.deepEqual(s.sent, []);
+});
+
+/** An eoip link whose module reports a keepalive state, with the carrier as given. */
+function watchedLink(state: number, carrier: boolean): NetlinkMessage {
+  const w = new MessageWriter(RTM_NEWLINK, 0, 0).header(IFINFOMSG_LEN, (b, at) => b.writeInt32LE(12, at + 4));
+  w.string(IFLA.IFNAME, 'k0');
+  w.attr(IFLA.CARRIER, Uint8Array.of(carrier ? 1 : 0));
+  w.beginNested(IFLA.LINKINFO).string(IFLA_INFO_KIND, 'eoip');
+  w.beginNested(IFLA_INFO_DATA)
+    .u32(EOIP_ATTR.IKEY, 5)
+    .attr(EOIP_ATTR.REMOTE, Uint8Array.of(192, 0, 2, 2))
+    .attr(EOIP_ATTR.KA_STATE, Uint8Array.of(state))
+    .endNested();
+  w.endNested();
+  return parseMessages(w.finish())[0]!;
+}
+
+test('carrier and keepalive state changes the module makes are reported once each', async (t) => {
+  const [WAITING, UP, DOWN] = [1, 2, 3];
+  const links = new Map([['k0', watchedLink(WAITING, true)]]);
+  const changes: TunnelStateChange[] = [];
+  const backend = new KernelBackend({
+    transport: scripted(links, [null]).transport,
+    onStateChange: (c) => changes.push(c),
+    watchIntervalMs: 3_600_000, // the test calls checkStates itself
+  });
+  await backend.create(V4);
+  backend.checkStates();
+  t.deepEqual(changes, [], 'nothing moved since create');
+
+  links.set('k0', watchedLink(UP, true));
+  backend.checkStates();
+  backend.checkStates();
+  links.set('k0', watchedLink(DOWN, false));
+  backend.checkStates();
+  t.deepEqual(
+    changes.map((c) => [c.tunnel, c.backend, c.previous, c.state, c.carrier, c.cause]),
+    [
+      ['k0', 'kernel', 'waiting', 'up', true, 'keepalive'],
+      ['k0', 'kernel', 'up', 'down', false, 'timeout'],
+    ],
+  );
+  await backend.close({ keepInterfaces: true });
 });

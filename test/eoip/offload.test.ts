@@ -5,10 +5,10 @@ import {
   createVnetHeader,
   GsoType,
   SegmentError,
-  type Segments,
   segment,
   VnetFlags,
 } from '../../src/eoip/offload.ts';
+import { createPieceList, joinMessage } from '../../src/eoip/pieces.ts';
 import { sumWords } from '../../src/wire/checksum.ts';
 import { REPO_DIR } from '../helpers.ts';
 
@@ -115,8 +115,8 @@ function superframe6(l4: number[], payload: number[], protocol: number): Uint8Ar
   return Uint8Array.from([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd, ...ip, ...l4, ...payload]);
 }
 
-const HEADROOM = 8;
-const SLOT = 2048;
+/** Bytes left in front of each segment's header copy (the tunnel header's place). */
+const PREFIX = 8;
 
 function cut(frame: Uint8Array, gsoType: number, gsoSize: number, l4: number): Uint8Array[] {
   const h = createVnetHeader();
@@ -127,14 +127,20 @@ function cut(frame: Uint8Array, gsoType: number, gsoSize: number, l4: number): U
     csumStart: l4,
     csumOffset: gsoType === GsoType.UDP_L4 ? 6 : 16,
   });
-  const out = new Uint8Array(64 * SLOT);
-  const seg: Segments = { offsets: new Uint32Array(64), lengths: new Uint32Array(64), count: 0 };
-  for (let i = 0; i < 64; i++) seg.offsets[i] = i * SLOT;
-  const n = segment(frame, 0, frame.length, h, out, seg, HEADROOM, SLOT);
+  const list = createPieceList(64, 128, 64 * 256);
+  const n = segment(frame, 0, frame.length, h, list, PREFIX);
   if (n < 0) throw new Error(`segment: ${n}`);
-  return Array.from({ length: n }, (_, i) =>
-    out.slice(seg.offsets[i]! + HEADROOM, seg.offsets[i]! + seg.lengths[i]!),
-  );
+  assertPieces(list, n);
+  return Array.from({ length: n }, (_, i) => joinMessage(list, [frame, list.headers], i).slice(PREFIX));
+}
+
+/** Each segment is two pieces: its header copy (behind the prefix) and its payload, where it lies in the frame. */
+function assertPieces(list: ReturnType<typeof createPieceList>, n: number): void {
+  if (list.messages !== n || list.pieces !== 2 * n)
+    throw new Error(`${list.messages} messages, ${list.pieces} pieces`);
+  for (let i = 0; i < n; i++) {
+    if (list.pieceBuf[2 * i] !== 1 || list.pieceBuf[2 * i + 1] !== 0) throw new Error(`segment ${i}: pieces`);
+  }
 }
 
 test('TCPv4 superframe: segments of gso_size with a short last one, checksums good to scapy', (t) => {
@@ -193,12 +199,12 @@ test('segment refuses what is not what the header says, and what does not fit', 
   const frame = superframe4(tcpHeader(1, TCP_ACK), payloadOf(3000), 17); // protocol says UDP
   const h = createVnetHeader();
   Object.assign(h, { gsoType: GsoType.TCPV4, gsoSize: 1448, csumStart: 34, csumOffset: 16 });
-  const seg: Segments = { offsets: new Uint32Array(2), lengths: new Uint32Array(2), count: 0 };
-  const out = new Uint8Array(2 * SLOT);
-  t.is(segment(frame, 0, frame.length, h, out, seg, HEADROOM, SLOT), SegmentError.MALFORMED);
+  const list = createPieceList(2, 4, 2 * 256);
+  t.is(segment(frame, 0, frame.length, h, list, PREFIX), SegmentError.MALFORMED);
   const tcp = superframe4(tcpHeader(1, TCP_ACK), payloadOf(3000), 6);
-  t.is(segment(tcp, 0, tcp.length, h, out, seg, HEADROOM, SLOT), SegmentError.NO_ROOM, '3 segments, 2 slots');
-  t.is(seg.count, 0);
+  t.is(segment(tcp, 0, tcp.length, h, list, PREFIX), SegmentError.NO_ROOM, '3 segments, room for 2');
+  t.is(list.messages, 0);
+  t.is(list.headersUsed, 0);
 });
 
 test('completeChecksum: a NEEDS_CSUM frame (pseudo-header sum in the field) gets the checksum scapy computes', (t) => {

@@ -3,9 +3,8 @@
  * makes whole IPv4 packets (protocol 47: GRE of any kind, EoIP) and IPv6
  * packets (next header 97: EoIPv6), random and mutated, always with a valid
  * outer header so the kernel delivers them; the oracle says what the daemon
- * must do with each: drop it in the socket filter (which counts it by reason,
- * native/src/rawsock.cc's counting filter), count it as an unmatched drop by
- * reason, or hand it to the fuzz tunnel (frame, keepalive or error).
+ * must do with each: drop it in the socket filter, count it as an unmatched
+ * drop by reason, or hand it to the fuzz tunnel (frame, keepalive or error).
  * No I/O: the sender (sender.ts) and the unit test use it alike.
  */
 import {
@@ -74,7 +73,9 @@ export interface FuzzSpec {
 
 /** What the daemon must make of a packet. */
 export type Fate =
-  | `filter:${string}`
+  /** Dropped by the raw socket's counting filter in the kernel, counted under drop:<reason>. */
+  | 'filter:not_eoip'
+  | 'filter:truncated'
   | `drop:${string}`
   | 'tunnel:rxPackets'
   | 'tunnel:rxKeepalives'
@@ -250,22 +251,25 @@ export class PacketFactory {
     return this.judge6(bytes, src, dst);
   }
 
-  /**
-   * The counting socket filter: the datapath's IPv4 header checks, then the
-   * four bytes after the header must be EoIP's 20 01 64 00; then the datapath.
-   */
+  /** The socket filter (4 bytes after the IPv4 header are 20 01 64 00), then the datapath. */
   private judge4(bytes: Uint8Array, dst: Uint8Array): FuzzPacket | null {
-    const reason = filter4(bytes);
-    if (reason !== null) return { family: 4, bytes, dst, fate: `filter:${reason}`, frameBytes: 0 };
+    const ihl = (bytes[0]! & 0x0f) * 4;
+    const magic =
+      bytes.length >= ihl + 4 &&
+      bytes[ihl] === 0x20 &&
+      bytes[ihl + 1] === 0x01 &&
+      bytes[ihl + 2] === 0x64 &&
+      bytes[ihl + 3] === 0x00;
+    if (!magic) return { family: 4, bytes, dst, fate: 'filter:not_eoip', frameBytes: 0 };
     const verdict = receive4(bytes, 0, bytes.length, this.table, this.rx);
     return this.fate(4, bytes, dst, verdict);
   }
 
-  /** The counting socket filter (at least 2 payload bytes, version nibble 3), then the datapath. */
+  /** The socket filter (at least 2 bytes, low nibble of the first one 3), then the datapath. */
   private judge6(bytes: Uint8Array, src: Uint8Array, dst: Uint8Array): FuzzPacket | null {
     const payload = bytes.subarray(40);
-    const reason = filter6(payload);
-    if (reason !== null) return { family: 6, bytes, dst, fate: `filter:${reason}`, frameBytes: 0 };
+    if (payload.length < 2) return { family: 6, bytes, dst, fate: 'filter:truncated', frameBytes: 0 };
+    if ((payload[0]! & 0x0f) !== 3) return { family: 6, bytes, dst, fate: 'filter:not_eoip', frameBytes: 0 };
     const verdict = receive6(payload, 0, payload.length, src, 0, dst, 0, this.table, this.rx);
     return this.fate(6, bytes, dst, verdict);
   }
@@ -281,29 +285,6 @@ export class PacketFactory {
     if (this.rx.keepalive) return { family, bytes, dst, fate: 'tunnel:rxKeepalives', frameBytes: 0 };
     return { family, bytes, dst, fate: 'tunnel:rxPackets', frameBytes: this.rx.frameLength };
   }
-}
-
-/**
- * Why the IPv4 counting filter drops a whole packet (the socket sees the IPv4
- * header), in its order of checks; null: it passes to the daemon.
- */
-export function filter4(bytes: Uint8Array): string | null {
-  if (bytes.length < 20) return 'bad_ip_header';
-  const ihl = (bytes[0]! & 0x0f) * 4;
-  const totalLength = (bytes[2]! << 8) | bytes[3]!;
-  if (bytes[0]! >> 4 !== 4 || ihl < 20 || totalLength < ihl || totalLength > bytes.length)
-    return 'bad_ip_header';
-  if ((((bytes[6]! << 8) | bytes[7]!) & 0x3fff) !== 0) return 'fragment';
-  if (totalLength < ihl + 4) return 'not_eoip';
-  const magic =
-    bytes[ihl] === 0x20 && bytes[ihl + 1] === 0x01 && bytes[ihl + 2] === 0x64 && bytes[ihl + 3] === 0x00;
-  return magic ? null : 'not_eoip';
-}
-
-/** Why the IPv6 counting filter drops a payload (the socket sees no IPv6 header); null: it passes. */
-export function filter6(payload: Uint8Array): string | null {
-  if (payload.length < 2) return 'truncated';
-  return (payload[0]! & 0x0f) === 3 ? null : 'not_eoip';
 }
 
 /** Expected counts: `${family}/${fate}` -> packets, plus delivered bytes per family. */

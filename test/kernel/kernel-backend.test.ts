@@ -121,6 +121,10 @@ labTest(
   },
 );
 
+labTest('the daemon logs each carrier change the module makes, once', async (t, r) => {
+  for (const [ok, why] of passed(r, ['carrier-down-logged-once', 'carrier-up-logged-once'])) t.true(ok, why);
+});
+
 labTest(
   "the kernel's refusal of a duplicate made outside greoip names the field; nothing is created",
   async (t, r) => {

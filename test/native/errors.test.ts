@@ -15,6 +15,7 @@ import {
   nativeAddonPath,
   openNativeAddon,
   raw,
+  SendList,
   tap,
 } from '../../src/native/index.ts';
 import { REPO_DIR, requireRoot } from '../helpers.ts';
@@ -172,4 +173,43 @@ test('BatchIo: argument checks, and a closed BatchIo refuses send() and start()'
     txErrors: 0,
     txDropped: 0,
   });
+});
+
+test('SendList: pieces are checked against their buffers on every send; a closed BatchIo refuses sendList()', (t) => {
+  const fd = raw.open(4, 47, { eoipFilter: true });
+  const noop = (): void => {};
+  t.throws(() => new SendList(0, 4), { instanceOf: RangeError }, 'no messages');
+  t.throws(() => new SendList(4, 0), { instanceOf: RangeError }, 'no pieces');
+  const list = new SendList(2, 4);
+  t.is(list.msgEnd.length, 2);
+  t.is(list.pieceOff.length, 4);
+  t.is(list.dsts.length, 32);
+  const io = new BatchIo(fd, 'ip4', 4, 2048, noop);
+  const buf = Buffer.alloc(64);
+  list.msgEnd[0] = 1;
+  list.pieceBuf[0] = 0;
+  list.pieceOff[0] = 0;
+  list.pieceLen[0] = 8;
+  t.throws(() => io.sendList(list, 1), { instanceOf: RangeError }, 'buffer 0 not bound');
+  list.setBuffer(0, buf);
+  list.pieceLen[0] = 65;
+  t.throws(
+    () => io.sendList(list, 1),
+    { instanceOf: RangeError, message: /piece 0 of message 0/ },
+    'outside',
+  );
+  list.pieceLen[0] = 8;
+  list.pieceBuf[0] = 4;
+  t.throws(() => io.sendList(list, 1), { instanceOf: RangeError }, 'no buffer 4');
+  list.pieceBuf[0] = 0;
+  list.msgEnd[0] = 0;
+  t.throws(() => io.sendList(list, 1), { instanceOf: RangeError, message: /message 0/ }, 'no pieces');
+  list.msgEnd[0] = 5;
+  t.throws(() => io.sendList(list, 1), { instanceOf: RangeError }, 'more pieces than the list has');
+  list.msgEnd[0] = 1;
+  t.throws(() => io.sendList(list, 3), { instanceOf: RangeError }, 'count beyond the messages');
+  t.throws(() => io.sendList({} as SendList, 1), { instanceOf: TypeError });
+  t.is(io.sendList(list, 0), 0);
+  io.close();
+  expectSystemError(t, () => io.sendList(list, 1), 'EBADF', 'send', /BatchIo is closed/);
 });

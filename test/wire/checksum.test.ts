@@ -56,3 +56,17 @@ test('sumWordsWide equals sumWords at every alignment, length and starting sum (
     ),
   );
 });
+
+test('sumWordsWide equals sumWords over 9 MB of 0xff and of random bytes (its 4 MB chunks fold exactly)', (t) => {
+  const ones = new Uint8Array(9 << 20).fill(0xff);
+  t.is(
+    finishChecksum(sumWordsWide(ones, 2, ones.length - 6, 7)),
+    finishChecksum(sumWords(ones, 2, ones.length - 6, 7)),
+  );
+  const random = new Uint8Array(9 << 20);
+  for (let i = 0; i < random.length; i++) random[i] = (i * 2654435761) >>> 24;
+  t.is(
+    finishChecksum(sumWordsWide(random, 4, random.length)),
+    finishChecksum(sumWords(random, 4, random.length)),
+  );
+});

@@ -34,6 +34,10 @@ wait_state() {
   echo $_s; return 1
 }
 daemon_pid() { ip netns exec "$1" sh -c 'cat /run/greoip/net-$(readlink /proc/self/ns/net | tr -dc 0-9)/daemon.pid'; }
+# daemon_log NS: the JSON log of the daemon the CLI started in NS.
+daemon_log() { ip netns exec "$1" sh -c 'cat /run/greoip/net-$(readlink /proc/self/ns/net | tr -dc 0-9)/daemon.log'; }
+# log_count NS MSG TUNNEL: how many lines of NS's daemon log say MSG about TUNNEL (kernel backend).
+log_count() { daemon_log "$1" | grep "\"msg\":\"$2\"" | grep "\"tunnel\":\"$3\"" | grep -c '"backend":"kernel"'; }
 
 check topology topology
 
@@ -84,8 +88,12 @@ expect_eq mtu-applied 1400 "$(inA cat /sys/class/net/k4/mtu)"
 check peer-keepalive-none inB $EOIP set name k4 keepalive none
 if s=$(wait_state A k4 down 10); then pass state-down "${s}s"; else fail state-down "not down after ${s}s"; fi
 expect_eq carrier-off 0 "$(inA cat /sys/class/net/k4/carrier)"
+sleep 2 # the daemon reads the links once a second
+expect_eq carrier-down-logged-once 1 "$(log_count A 'carrier down' k4)"
 check peer-keepalive-back inB $EOIP set name k4 keepalive 1,3
 if s=$(wait_state A k4 up 10); then pass state-up-again "${s}s"; else fail state-up-again "not up after ${s}s"; fi
+sleep 2
+expect_eq carrier-up-logged-once 1 "$(log_count A 'carrier up' k4)"
 
 # ---- a link made outside greoip with the same keys: the kernel's refusal, in the user's terms ----
 check eoipctl-x4 inA /lab/eoipctl add name x4 tid 200 local $A4 remote $B4
