@@ -232,11 +232,16 @@ expect_eq ka-up-A 1 "$(inA cat /sys/class/net/e4/carrier)"
 check ka-peer-stops inB $E change name e4 keepalive none
 if t=$(wait_carrier A e4 0 10); then pass ka-down-after-silence "${t}ms"; else fail ka-down-after-silence "carrier still on after ${t}ms"; fi
 expect_eq ka-peer-none-carrier-on 1 "$(inB cat /sys/class/net/e4/carrier)"
-# Sending continues while down: B sees A's keepalives arrive.
-capture B vb 47 2500 /tmp/capka
-wait $_cap
-n=$(grep -Ec '^in 4500001c[0-9a-f]{4}0000ff2f[0-9a-f]{4}c0000201c00002022001640000006400$' /tmp/capka)
-if [ "$n" -ge 2 ]; then pass ka-sends-while-down "$n"; else fail ka-sends-while-down "$n keepalives in 2.5 s"; fi
+# Sending continues while down: B sees A's keepalives arrive, two of them (one each second), looked for
+# in windows of 2.5 s: a loaded host can stall this guest past one window (TCG), never past four.
+n=0
+for _w in 1 2 3 4; do
+  capture B vb 47 2500 /tmp/capka
+  wait $_cap
+  n=$((n + $(grep -Ec '^in 4500001c[0-9a-f]{4}0000ff2f[0-9a-f]{4}c0000201c00002022001640000006400$' /tmp/capka)))
+  [ "$n" -ge 2 ] && break
+done
+if [ "$n" -ge 2 ]; then pass ka-sends-while-down "$n in $_w window(s)"; else fail ka-sends-while-down "$n keepalives in 10 s"; fi
 check ka-down-blocks-traffic sh -c '! ip netns exec A ping -c 1 -W 2 10.4.0.2'
 check ka-peer-resumes inB $E change name e4 keepalive 1,3
 if t=$(wait_carrier A e4 1 5); then pass ka-up-again "${t}ms"; else fail ka-up-again "carrier still off after ${t}ms"; fi

@@ -116,7 +116,11 @@ test.serial('kill -9 under traffic: a restarted daemon has traffic back within 1
   await sleep(300);
   t.is(pinger.firstSince(lostFrom), null, 'no traffic while no daemon runs');
   const restart = Date.now();
-  await startDaemon(lab, a.netns);
+  // The bound is on the daemon's own restart (about 0.13 CPU s: node, the bundle, the restore), not on
+  // the share of 2 cores it gets beside the rest of the suite (another test file, a qemu lab): under
+  // that load it waited 1.2 s for a CPU. At nice -10 the scheduler gives it the CPU it asks for first,
+  // as on a machine that runs the daemon rather than a test suite.
+  await startDaemon(lab, a.netns, [], ['nice', '-n', '-10']);
   const delay = await backAfter(pinger, restart, 5000);
   t.log(`first reply ${delay} ms after the restart began`);
   t.true(delay <= 1000, `${delay} ms`);

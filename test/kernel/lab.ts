@@ -393,6 +393,10 @@ else
   status=$?
 fi
 echo "@@GREOIP DONE $status $(cut -d' ' -f1 /proc/uptime)"
+# echo returns once its line is in the console's buffer, not on the wire: a power-off now cut the last
+# lines (DONE too) when a loaded host drained the serial console slowly. stty sets the mode with
+# TCSADRAIN, so it returns only once the console has sent everything written before.
+stty -echo </dev/console
 sync
 poweroff -f
 `;

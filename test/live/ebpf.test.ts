@@ -51,12 +51,15 @@ function ping(lab: Lab, netns: string, target: string, extra: string[] = []): st
   return r.stdout + r.stderr;
 }
 
-/** A capture of raw packets on `dev` (tcpdump -U into a pcap), read back with tshark when stopped. */
+/**
+ * A capture of raw packets on `dev` (tcpdump into a pcap), read back with tshark when stopped. Immediate
+ * mode: without it libpcap hands packets over in blocks, up to a second late, and a stop lost them.
+ */
 function capture(t: ExecutionContext, netns: string, dev: string, filter: string) {
   const file = join(tempDir(t, 'greoip-ebpf-cap-'), `${dev}.pcap`);
   const proc = spawn(
     '/usr/sbin/ip',
-    ['netns', 'exec', netns, 'tcpdump', '-U', '-n', '-i', dev, '-w', file, filter],
+    ['netns', 'exec', netns, 'tcpdump', '--immediate-mode', '-U', '-n', '-i', dev, '-w', file, filter],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
     },
@@ -67,7 +70,14 @@ function capture(t: ExecutionContext, netns: string, dev: string, filter: string
   return {
     ready: () => waitFor(`tcpdump on ${dev}`, () => err.includes('listening')),
     async stop(fields: string[]): Promise<string[][]> {
-      await sleep(300);
+      // Stopped once it has written every packet its filter took (SIGUSR1 prints both counts), however
+      // long a loaded machine keeps it from reading them.
+      const counts = /(\d+) packets? captured, (\d+) packets? received by filter/g;
+      await waitFor(`tcpdump on ${dev} to catch up`, () => {
+        const last = [...err.matchAll(counts)].at(-1);
+        proc.kill('SIGUSR1');
+        return last !== undefined && last[1] === last[2];
+      });
       proc.kill('SIGINT');
       await new Promise((resolve) => proc.once('close', resolve));
       const out = execFileSync(

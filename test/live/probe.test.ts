@@ -213,7 +213,9 @@ test.serial(
     );
     await both.started;
     await waitFor('every probe up again', () => status(lab, a.netns).every((p) => p.state === 'up'), 15_000);
-    await waitFor('the up hooks', () => lines(hooks).length === 6);
+    await waitFor('the up hooks', () => lines(hooks).length === 6).catch((e: Error) => {
+      throw new Error(`${e.message}; hooks: ${lines(hooks).join(', ')}\n${keyed.out.text}${plain6.out.text}`);
+    });
     t.is(lines(hooks).filter((l) => l.startsWith('up ')).length, 3);
     // A answers nothing (no reflector there): B's own probe of A goes down while B answers A.
     await waitFor("B's probe of A down", () => status(lab, b.netns)[0]?.state === 'down', 15_000);

@@ -1,4 +1,9 @@
-/** `greoip kmod` through the built CLI: output, --json, exit statuses 0/1/2, help. Status runs on fixture trees (--root). */
+/**
+ * `greoip kmod` through the built CLI: output, --json, exit statuses 0/1/2, help. Status runs on
+ * fixture trees (--root) but asks the machine's real `dkms status`, which test/kernel/dkms.test.ts
+ * and test/packaging/dkms-deb.test.ts change under their exclusive /tmp/greoip-dkms.lock: each
+ * command here runs under a shared hold of it, so it sees DKMS as it is between those scenarios.
+ */
 import { spawnSync } from 'node:child_process';
 import test from 'ava';
 import type { KmodStatus } from '../../src/module-manager/index.ts';
@@ -6,8 +11,9 @@ import { REPO_DIR } from '../helpers.ts';
 import { Fixture, VERSION_RE } from './fixture.ts';
 
 const GREOIP = `${REPO_DIR}dist/cli/greoip.js`;
+const DKMS_LOCK = '/tmp/greoip-dkms.lock';
 const greoip = (...args: string[]) =>
-  spawnSync(process.execPath, [GREOIP, 'kmod', ...args], { encoding: 'utf8' });
+  spawnSync('flock', ['-s', DKMS_LOCK, process.execPath, GREOIP, 'kmod', ...args], { encoding: 'utf8' });
 
 test('status: all is well, exit 0', (t) => {
   const f = Fixture.stock();
