@@ -20,8 +20,14 @@ mkdir -p "$out"
 # Everything the addon builds from (binding.gyp, src/, its helper scripts), not its build output.
 find native -mindepth 1 -maxdepth 1 ! -name build ! -name node_modules -exec cp -r {} "$out/" \;
 flags='-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1'
+# The headers of the node that runs the tests when it ships them (as the regular install does,
+# packaging/npm/build-addon.mjs): node-gyp would otherwise download them, and CI has no network
+# and a fresh HOME without node-gyp's cache.
+nodedir=$(dirname "$(dirname "$(command -v node)")")
+gyp_args=()
+[ -f "$nodedir/include/node/node_api.h" ] && gyp_args+=("--nodedir=$nodedir")
 CFLAGS="$flags" CXXFLAGS="$flags" LDFLAGS='-fsanitize=address,undefined' \
-  node-gyp rebuild --directory="$out" >&2
+  node-gyp rebuild --directory="$out" "${gyp_args[@]}" >&2
 
 addon="$PWD/$out/build/Release/greoip.node"
 preload="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"

@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-eval "$(bash scripts/build-native-sanitized.sh)"
+# (assigned first: a failed build stops here, where eval "$(...)" would go on with nothing set)
+sanitized_env=$(bash scripts/build-native-sanitized.sh)
+eval "$sanitized_env"
 # (grep -c reads all of nm: grep -q would stop early and pipefail see nm killed by SIGPIPE.)
 if [ "$(nm -D "$GREOIP_NATIVE_ADDON" | grep -c __asan_report_load)" -eq 0 ]; then
   echo "test-sanitized: $GREOIP_NATIVE_ADDON is not instrumented" >&2
