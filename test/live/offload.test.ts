@@ -6,18 +6,38 @@
  * checksum validation on finds every inner IPv4, TCP and UDP checksum good and every EoIP length
  * field equal to its frame.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { requireRoot } from '../helpers.ts';
-import { createLab, type Lab, list, run, sleep, startDaemon, tunnelPair } from './harness.ts';
+import { createLab, type Lab, list, run, startDaemon, tunnelPair } from './harness.ts';
 
 /** Receives one TCP connection on argv[2]:5300 into the file argv[1], then exits. */
-const RECEIVER = `const fs = require('fs'); const srv = require('net').createServer((s) => { s.pipe(fs.createWriteStream(process.argv[1])).on('finish', () => process.exit(0)); srv.close(); }); srv.listen(5300, process.argv[2]);`;
+const RECEIVER = `const fs = require('fs'); const srv = require('net').createServer((s) => { s.pipe(fs.createWriteStream(process.argv[1])).on('finish', () => process.exit(0)); srv.close(); }); srv.listen(5300, process.argv[2], () => console.log('listening'));`;
 /** Sends the file argv[1] to argv[2]:5300. */
 const SENDER = `const s = require('net').connect(5300, process.argv[2], () => require('fs').createReadStream(process.argv[1]).pipe(s));`;
+
+/** Resolves once the child's stdout or stderr says `pattern` (it is ready); fails the wait after 15 s. */
+function readyWhen(child: ChildProcess, pattern: RegExp, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`${what} not ready after 15 s: ${seen}`)), 15_000);
+    const look = (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (!pattern.test(seen)) return;
+      clearTimeout(timer);
+      resolve();
+    };
+    child.stdout?.on('data', look);
+    child.stderr?.on('data', look);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (${code}) before it was ready: ${seen}`));
+    });
+  });
+}
 
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 const INNER = ['198.51.100.1', '198.51.100.2'] as const;
@@ -48,10 +68,10 @@ async function capture(
       '0',
       family === 4 ? 'ip proto 47' : 'ip6 proto 97',
     ],
-    { stdio: 'ignore' },
+    { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   t.teardown(() => tcpdump.kill('SIGKILL'));
-  await sleep(500);
+  await readyWhen(tcpdump, /listening on/, 'tcpdump');
   return async () => {
     if (tcpdump.exitCode === null) tcpdump.kill('SIGINT');
     await new Promise((r) => (tcpdump.exitCode !== null ? r(null) : tcpdump.once('exit', r)));
@@ -126,12 +146,10 @@ async function sendFile(t: ExecutionContext, lab: Lab, from: 0 | 1, bytes: numbe
   const server = spawn(
     '/usr/sbin/ip',
     ['netns', 'exec', ns[to], process.execPath, '-e', RECEIVER, got, INNER[to]],
-    {
-      stdio: 'ignore',
-    },
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   t.teardown(() => server.kill('SIGKILL'));
-  await sleep(1000);
+  await readyWhen(server, /listening/, 'the file receiver');
   const client = run(lab, ns[from], [process.execPath, '-e', SENDER, sent, INNER[to]]);
   t.is(client.status, 0, client.stderr);
   await new Promise((r) => (server.exitCode !== null ? r(null) : server.once('exit', r)));
@@ -144,11 +162,15 @@ async function iperf(
   lab: Lab,
   args: string[],
 ): Promise<{ end: Record<string, unknown> }> {
-  const server = spawn('/usr/sbin/ip', ['netns', 'exec', lab.pair.b.netns, 'iperf3', '-s', '-1'], {
-    stdio: 'ignore',
-  });
+  const server = spawn(
+    '/usr/sbin/ip',
+    ['netns', 'exec', lab.pair.b.netns, 'iperf3', '-s', '-1', '--forceflush'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   t.teardown(() => server.kill('SIGKILL'));
-  await sleep(500);
+  await readyWhen(server, /Server listening/, 'iperf3 -s');
   const out = run(lab, lab.pair.a.netns, ['iperf3', '-c', INNER[1], '-J', ...args]);
   t.is(out.status, 0, out.stderr);
   await new Promise((r) => (server.exitCode !== null ? r(null) : server.once('exit', r)));
