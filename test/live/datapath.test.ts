@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import test from 'ava';
 import { requireRoot } from '../helpers.ts';
-import { createLab, list, run, sleep, startDaemon, tunnelPair, waitFor } from './harness.ts';
+import { createLab, list, run, sleep, startDaemon, tunnelPair, waitFor, waitListening } from './harness.ts';
 
 test.serial(
   'ping and iperf3 TCP through EoIP and EoIPv6; tshark sees EoIP/EtherIP with our tunnel ids',
@@ -107,7 +107,7 @@ test.serial(
       env: lab.env,
     });
     t.teardown(() => server.kill('SIGKILL'));
-    await sleep(500);
+    await waitListening(lab, b.netns, 5201);
     for (const target of ['198.51.100.2']) {
       const iperf = run(lab, a.netns, ['iperf3', '-c', target, '-t', '2', '--json']);
       t.is(iperf.status, 0, iperf.stderr);
@@ -126,7 +126,7 @@ test.serial(
       { env: lab.env },
     );
     t.teardown(() => server6.kill('SIGKILL'));
-    await sleep(500);
+    await waitListening(lab, b.netns, 5202);
     const iperf6 = run(lab, a.netns, ['iperf3', '-c', '203.0.113.2', '-p', '5202', '-t', '2', '--json']);
     t.is(iperf6.status, 0, iperf6.stderr);
     const r6 = JSON.parse(iperf6.stdout) as {

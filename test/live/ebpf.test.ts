@@ -28,6 +28,7 @@ import {
   stopDaemon,
   tunnelPair,
   waitFor,
+  waitListening,
 } from './harness.ts';
 
 const PYTHON = '/usr/bin/python3';
@@ -186,7 +187,7 @@ test.serial(
       env: lab.env,
     });
     t.teardown(() => server.kill('SIGKILL'));
-    await sleep(500);
+    await waitListening(lab, b.netns, 5201);
     const seg0 = byName(lab, a.netns).get('eo4')!.fastPath!.txSegmented;
     const client = run(lab, a.netns, ['iperf3', '-c', '198.51.100.2', '-t', '2', '--json']);
     t.is(client.status, 0, client.stderr);

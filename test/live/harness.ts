@@ -171,3 +171,11 @@ export async function waitFor(what: string, check: () => boolean, timeoutMs = 15
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** Waits until something in `netns` listens on TCP `port` (a server spawned just before, e.g. iperf3 -s). */
+export async function waitListening(lab: Lab, netns: string, port: number): Promise<void> {
+  await waitFor(`a TCP listener on port ${port} in ${netns}`, () => {
+    const out = run(lab, netns, ['ss', '-Hltn', `sport = :${port}`]);
+    return out.status === 0 && out.stdout.trim() !== '';
+  });
+}
