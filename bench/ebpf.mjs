@@ -22,6 +22,7 @@ import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median, spread } from './stats.mjs';
 import { barChart } from './svg.mjs';
 
 const USAGE = `usage: npm run bench:ebpf [-- OPTIONS]
@@ -268,12 +269,6 @@ async function checkWire(tunnel, target) {
   return { frames, ok, fragments, bad };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
 const started = Date.now();
 await setup();
 const values = Object.fromEntries(
@@ -365,11 +360,7 @@ for (const t of TESTS) {
   ratios[t.id] = {};
   for (const [a, b] of RATIOS) {
     const perRound = values[t.id][a].map((v, i) => v / values[t.id][b][i]);
-    ratios[t.id][`${a}/${b}`] = {
-      median: median(perRound),
-      min: Math.min(...perRound),
-      max: Math.max(...perRound),
-    };
+    ratios[t.id][`${a}/${b}`] = spread(perRound);
   }
 }
 const host = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Linux ${release()}`;

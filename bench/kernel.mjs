@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildKmod, kmodGuestFiles } from '../test/kernel/kmod.ts';
 import { findKernel, labKernels, runInGuest } from '../test/kernel/lab.ts';
+import { spread } from './stats.mjs';
 import { barChart } from './svg.mjs';
 
 const USAGE = `usage: npm run bench:kernel [-- OPTIONS]
@@ -96,12 +97,6 @@ const RATIOS = [
   ['eoipv6', 'gretap-nogso'],
 ];
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
 const kernels = args.kernel.length > 0 ? args.kernel.map((v) => findKernel(v)) : labKernels();
 const qemuArgs = ICOUNT ? ['-icount', `shift=${SHIFT},sleep=off`] : [];
 
@@ -157,9 +152,7 @@ async function measure(kernel) {
     for (const [a, b] of RATIOS) {
       const perRound = values[t.id][a].map((v, i) => v / values[t.id][b][i]);
       ratios[t.id][`${a}/${b}`] = {
-        median: median(perRound),
-        min: Math.min(...perRound),
-        max: Math.max(...perRound),
+        ...spread(perRound),
         rounds: perRound,
       };
     }

@@ -11,7 +11,8 @@ export interface ConfigDiff {
   change: { name: string; changes: TunnelChanges }[];
 }
 
-const COMPARED = [
+/** Every field of a tunnel's config but its name: what a change may set and a diff compares. */
+export const CHANGEABLE_FIELDS = [
   'tunnelId',
   'family',
   'local',
@@ -48,7 +49,7 @@ export function diffConfigs(old: readonly TunnelConfig[], next: readonly TunnelC
       continue;
     }
     const changes: TunnelChanges = {};
-    for (const key of COMPARED) {
+    for (const key of CHANGEABLE_FIELDS) {
       if (key === 'keepalive') {
         if (!sameKeepalive(before.keepalive, t.keepalive)) {
           changes.keepalive = t.keepalive === null ? null : { ...t.keepalive };

@@ -6,6 +6,7 @@
  * src/config (resolveTunnel), as for the command line and config files.
  */
 import type { TunnelStatus } from '../backend/types.ts';
+import { CHANGEABLE_FIELDS } from '../config/diff.ts';
 import type { AddConfig } from '../config/tunnel.ts';
 import type { TunnelChanges } from '../config/validate.ts';
 
@@ -52,19 +53,8 @@ export class ProtocolError extends Error {
 const OPS: readonly Request['op'][] = ['add', 'change', 'del', 'list', 'status', 'flush', 'shutdown'];
 
 /** The keys a tunnel's fields may have in a request (TunnelConfig's; family is derived and ignored). */
-const CONFIG_KEYS = new Set([
-  'name',
-  'tunnelId',
-  'family',
-  'local',
-  'remote',
-  'ttl',
-  'tos',
-  'link',
-  'keepalive',
-  'mtu',
-  'backend',
-]);
+const CONFIG_KEYS: ReadonlySet<string> = new Set(['name', ...CHANGEABLE_FIELDS]);
+const CHANGE_KEYS: ReadonlySet<string> = new Set(CHANGEABLE_FIELDS);
 
 function isTable(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -132,7 +122,7 @@ export function parseRequest(value: unknown): Request {
     }
     case 'change': {
       only(value, ['name', 'changes']);
-      const changes = table(value.changes, 'changes', new Set([...CONFIG_KEYS].filter((k) => k !== 'name')));
+      const changes = table(value.changes, 'changes', CHANGE_KEYS);
       return { op: 'change', name: name(value.name, 'name'), changes: changes as TunnelChanges };
     }
     case 'del':

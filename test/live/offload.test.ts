@@ -12,10 +12,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { requireRoot } from '../helpers.ts';
-import { createLab, type Lab, list, run, startDaemon, tunnelPair } from './harness.ts';
+import { createLab, type Lab, list, run, startDaemon, tunnelPair, waitListening } from './harness.ts';
 
 /** Receives one TCP connection on argv[2]:5300 into the file argv[1], then exits. */
-const RECEIVER = `const fs = require('fs'); const srv = require('net').createServer((s) => { s.pipe(fs.createWriteStream(process.argv[1])).on('finish', () => process.exit(0)); srv.close(); }); srv.listen(5300, process.argv[2], () => console.log('listening'));`;
+const RECEIVER = `const fs = require('fs'); const srv = require('net').createServer((s) => { s.pipe(fs.createWriteStream(process.argv[1])).on('finish', () => process.exit(0)); srv.close(); }); srv.listen(5300, process.argv[2]);`;
 /** Sends the file argv[1] to argv[2]:5300. */
 const SENDER = `const s = require('net').connect(5300, process.argv[2], () => require('fs').createReadStream(process.argv[1]).pipe(s));`;
 
@@ -146,10 +146,10 @@ async function sendFile(t: ExecutionContext, lab: Lab, from: 0 | 1, bytes: numbe
   const server = spawn(
     '/usr/sbin/ip',
     ['netns', 'exec', ns[to], process.execPath, '-e', RECEIVER, got, INNER[to]],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: 'ignore' },
   );
   t.teardown(() => server.kill('SIGKILL'));
-  await readyWhen(server, /listening/, 'the file receiver');
+  await waitListening(lab, ns[to], 5300);
   const client = run(lab, ns[from], [process.execPath, '-e', SENDER, sent, INNER[to]]);
   t.is(client.status, 0, client.stderr);
   await new Promise((r) => (server.exitCode !== null ? r(null) : server.once('exit', r)));
@@ -162,15 +162,11 @@ async function iperf(
   lab: Lab,
   args: string[],
 ): Promise<{ end: Record<string, unknown> }> {
-  const server = spawn(
-    '/usr/sbin/ip',
-    ['netns', 'exec', lab.pair.b.netns, 'iperf3', '-s', '-1', '--forceflush'],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const server = spawn('/usr/sbin/ip', ['netns', 'exec', lab.pair.b.netns, 'iperf3', '-s', '-1'], {
+    stdio: 'ignore',
+  });
   t.teardown(() => server.kill('SIGKILL'));
-  await readyWhen(server, /Server listening/, 'iperf3 -s');
+  await waitListening(lab, lab.pair.b.netns, 5201);
   const out = run(lab, lab.pair.a.netns, ['iperf3', '-c', INNER[1], '-J', ...args]);
   t.is(out.status, 0, out.stderr);
   await new Promise((r) => (server.exitCode !== null ? r(null) : server.once('exit', r)));
